@@ -1,0 +1,5 @@
+"""``python -m videogen`` is the same as the ``videogen`` command."""
+
+from videogen.cli import app
+
+app()

@@ -1,0 +1,288 @@
+"""The model catalog: model ids -> family, weights source, defaults and limits.
+
+A model is either a catalog id (``modelscope-t2v``) or a local directory in diffusers layout,
+whose family is read from its ``model_index.json``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from videogen.errors import FieldError, UserError
+
+#: diffusers pipeline class names -> our family names, for local directories.
+PIPELINE_FAMILIES = {
+    "TextToVideoSDPipeline": "unet3d",
+    "VideoToVideoSDPipeline": "unet3d",
+    "StableVideoDiffusionPipeline": "svd",
+}
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """Values a request gets for the fields it leaves out."""
+
+    num_frames: int
+    height: int
+    width: int
+    steps: int
+    guidance: float
+    fps: float
+    scheduler: str = "ddim"
+    strength: float = 0.7
+    # Stable Video Diffusion (None for families that have no such control)
+    motion_bucket_id: int | None = None
+    cond_fps: float | None = None
+    noise_aug_strength: float | None = None
+    min_guidance: float | None = None
+    max_guidance: float | None = None
+    decode_chunk_size: int | None = None
+    watermark: bool = False
+    # SV3D
+    image_frame_ratio: float | None = None
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Hard limits a request must stay within for this model."""
+
+    max_frames: int = 64
+    max_side: int = 1280
+    #: exact (height, width) sizes the model takes, when it takes only some
+    sizes: tuple[tuple[int, int], ...] = ()
+    #: exact frame count the model takes, when it takes only one
+    frames: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One entry of the catalog, or a local directory described the same way."""
+
+    id: str
+    family: str
+    tasks: tuple[str, ...]
+    defaults: Defaults
+    limits: Limits = field(default_factory=Limits)
+    repo_id: str | None = None
+    revision: str = "main"
+    variant: str | None = None
+    local_dir: Path | None = None
+    #: a single original-layout checkpoint in the repo, converted to diffusers layout on first use
+    checkpoint: str | None = None
+    #: an SV3D-style model: the input is an object to orbit, centred on white
+    orbit: bool = False
+    license: str = ""
+    vram_gb: float = 0.0
+    description: str = ""
+
+    @property
+    def source(self) -> str:
+        """Where the weights come from, for people: a Hub repo id or a folder."""
+        return str(self.local_dir) if self.local_dir else f"{self.repo_id}@{self.revision}"
+
+    @property
+    def components(self) -> tuple[str, ...]:
+        """Subfolders the family's loader reads."""
+        return FAMILY_COMPONENTS[self.family]
+
+
+FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "unet3d": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
+    "svd": ("unet", "vae", "image_encoder", "feature_extractor", "scheduler"),
+}
+
+UNET3D_TASKS = ("t2v", "i2v", "v2v")
+# Stability's original sampler: fps_id 6, motion bucket 127, cond_aug 0.02, decoding_t 14, and
+# playback at fps_id + 1. Guidance grows linearly over the frames from min to max.
+_SVD = Defaults(
+    num_frames=14,
+    height=576,
+    width=1024,
+    steps=25,
+    guidance=2.5,
+    fps=7.0,
+    scheduler="euler",
+    motion_bucket_id=127,
+    cond_fps=6.0,
+    noise_aug_strength=0.02,
+    min_guidance=1.0,
+    max_guidance=2.5,
+    decode_chunk_size=14,
+    watermark=True,
+)
+_SVD_XT = replace(_SVD, num_frames=25, steps=30, min_guidance=1.5, max_guidance=3.0, guidance=3.0)
+# SV3D: 21 views at 576x576, cond_aug 1e-5 fixed, triangle guidance 1.0 -> 2.5 -> 1.0.
+_SV3D = replace(
+    _SVD, num_frames=21, height=576, width=576, steps=50, noise_aug_strength=1e-5, image_frame_ratio=0.85
+)
+_SV3D_LIMITS = Limits(max_frames=21, sizes=((576, 576),), frames=21)
+_STABILITY = "stability-ai-community (see the model card)"
+
+SVD_MODELS = (
+    ModelSpec(
+        id="svd",
+        family="svd",
+        tasks=("i2v",),
+        defaults=_SVD,
+        repo_id="stabilityai/stable-video-diffusion-img2vid",
+        license=_STABILITY,
+        vram_gb=12.0,
+        description="Stable Video Diffusion: image to 14 frames at 1024x576",
+    ),
+    ModelSpec(
+        id="svd-xt",
+        family="svd",
+        tasks=("i2v",),
+        defaults=_SVD_XT,
+        repo_id="stabilityai/stable-video-diffusion-img2vid-xt",
+        license=_STABILITY,
+        vram_gb=16.0,
+        description="Stable Video Diffusion XT: image to 25 frames at 1024x576",
+    ),
+    ModelSpec(
+        id="svd-xt-1.1",
+        family="svd",
+        tasks=("i2v",),
+        defaults=_SVD_XT,
+        repo_id="stabilityai/stable-video-diffusion-img2vid-xt-1-1",
+        license=_STABILITY,
+        vram_gb=16.0,
+        description="SVD XT 1.1: fine-tuned at fixed conditioning (motion 127, fps 6)",
+    ),
+    ModelSpec(
+        id="sv3d-u",
+        family="svd",
+        tasks=("i2v",),
+        defaults=_SV3D,
+        limits=_SV3D_LIMITS,
+        repo_id="stabilityai/sv3d",
+        checkpoint="sv3d_u.safetensors",
+        orbit=True,
+        license=_STABILITY,
+        vram_gb=20.0,
+        description="SV3D_u: 21-view orbit video of an object, no camera control",
+    ),
+    ModelSpec(
+        id="sv3d-p",
+        family="svd",
+        tasks=("i2v",),
+        defaults=_SV3D,
+        limits=_SV3D_LIMITS,
+        repo_id="stabilityai/sv3d",
+        checkpoint="sv3d_p.safetensors",
+        orbit=True,
+        license=_STABILITY,
+        vram_gb=20.0,
+        description="SV3D_p: 21-view orbit video along a chosen camera path (elevation, azimuth)",
+    ),
+)
+_MODELSCOPE = Defaults(num_frames=16, height=256, width=256, steps=50, guidance=9.0, fps=8.0)
+
+CATALOG: dict[str, ModelSpec] = {
+    spec.id: spec
+    for spec in (
+        ModelSpec(
+            id="modelscope-t2v",
+            family="unet3d",
+            tasks=UNET3D_TASKS,
+            defaults=_MODELSCOPE,
+            repo_id="ali-vilab/text-to-video-ms-1.7b",
+            license="cc-by-nc-4.0",
+            vram_gb=8.0,
+            description="ModelScope text-to-video 1.7B (256x256, 16 frames)",
+        ),
+        ModelSpec(
+            id="zeroscope-v2-576w",
+            family="unet3d",
+            tasks=UNET3D_TASKS,
+            defaults=Defaults(num_frames=24, height=320, width=576, steps=40, guidance=9.0, fps=8.0),
+            repo_id="cerspense/zeroscope_v2_576w",
+            license="cc-by-nc-4.0",
+            vram_gb=8.0,
+            description="Zeroscope v2 576w: ModelScope fine-tune at 576x320, 24 frames",
+        ),
+        ModelSpec(
+            id="zeroscope-v2-xl",
+            family="unet3d",
+            tasks=UNET3D_TASKS,
+            defaults=Defaults(num_frames=24, height=576, width=1024, steps=40, guidance=9.0, fps=8.0),
+            repo_id="cerspense/zeroscope_v2_XL",
+            license="cc-by-nc-4.0",
+            vram_gb=16.0,
+            description="Zeroscope v2 XL at 1024x576, meant as an upscaler of 576w results",
+        ),
+        *SVD_MODELS,
+    )
+}
+
+
+def known_ids() -> str:
+    """The catalog ids as one comma-separated string, for error messages."""
+    return ", ".join(CATALOG)
+
+
+def resolve_model(model: str) -> ModelSpec:
+    """Turn a catalog id or a local directory into a ModelSpec.
+
+    Raises FieldError naming the known ids when ``model`` is neither.
+    """
+    if model in CATALOG:
+        return CATALOG[model]
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return spec_for_local_dir(path)
+    raise FieldError("model", model, f"known models: {known_ids()}; or a local directory in diffusers layout")
+
+
+def spec_for_local_dir(path: Path) -> ModelSpec:
+    """Describe a local diffusers-layout folder: family from model_index.json, defaults from the UNet."""
+    index_file = path / "model_index.json"
+    if not index_file.is_file():
+        raise UserError(f"model: {str(path)!r} is a folder but has no model_index.json (diffusers layout)")
+    try:
+        class_name = json.loads(index_file.read_text())["_class_name"]
+    except (json.JSONDecodeError, KeyError) as exc:
+        raise UserError(f"model: {index_file} is not a valid model_index.json ({exc})") from exc
+    family = PIPELINE_FAMILIES.get(class_name)
+    if family is None:
+        raise UserError(
+            f"model: {str(path)!r} holds a {class_name}, which videogen cannot run; "
+            f"supported: {', '.join(PIPELINE_FAMILIES)}"
+        )
+    unet = _read_json(path / "unet" / "config.json")
+    side = _default_side(path, unet)
+    orbit = False
+    if family == "svd":
+        from videogen.families.svd import vector_layout
+
+        orbit = vector_layout(unet).kind != "svd"
+        base = _SV3D if orbit else _SVD
+        frames = int(unet.get("num_frames", base.num_frames))
+        defaults = replace(base, height=side, width=side, num_frames=frames)
+    else:
+        defaults = replace(_MODELSCOPE, height=side, width=side)
+    return ModelSpec(
+        id=path.name,
+        family=family,
+        tasks=UNET3D_TASKS if family == "unet3d" else ("i2v",),
+        defaults=defaults,
+        local_dir=path.resolve(),
+        orbit=orbit,
+        description=f"local {class_name}",
+    )
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"model: cannot read {path} ({exc})") from None
+
+
+def _default_side(path: Path, unet: dict) -> int:
+    """Default pixel side of a local model: the UNet's sample_size times the VAE's downscale."""
+    vae = _read_json(path / "vae" / "config.json")
+    scale = 2 ** (len(vae.get("block_out_channels", (0, 0, 0, 0))) - 1)
+    return int(unet.get("sample_size", 32)) * scale

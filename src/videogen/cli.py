@@ -1,0 +1,442 @@
+"""The ``videogen`` command line. Flags carry the Request field names (``--num-frames``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Column, Table
+
+from videogen.compare.commands import compare_command, evaluate_command
+from videogen.console import err, fail, out, quiet_libraries
+from videogen.errors import Cancelled, UserError
+
+if TYPE_CHECKING:
+    from videogen.batch import BatchResult
+    from videogen.generate import GenerationResult
+
+app = typer.Typer(
+    help="Text, image and video to video with open diffusion models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+SHAPE, SAMPLING, OUTPUT, RUNTIME, MODEL = "Shape", "Sampling", "Output", "Runtime", "Model"
+INPUT, SVD, SV3D = "Image / video input", "Stable Video Diffusion", "SV3D orbits"
+
+
+@app.command()
+def generate(
+    prompt: Annotated[str | None, typer.Argument(help="What the video shows.")] = None,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="YAML file of request fields; flags override it.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(help="Catalog id (see `videogen models`) or a diffusers folder.", rich_help_panel=MODEL),
+    ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(help="Offer each diffusers folder under DIR by its folder name.", rich_help_panel=MODEL),
+    ] = None,
+    revision: Annotated[
+        str | None, typer.Option(help="Hub revision of the weights.", rich_help_panel=MODEL)
+    ] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Weights variant, e.g. fp16.", rich_help_panel=MODEL)
+    ] = None,
+    image: Annotated[
+        str | None,
+        typer.Option(help="Start from this still image (or a folder of them).", rich_help_panel=INPUT),
+    ] = None,
+    video: Annotated[
+        str | None,
+        typer.Option(help="Video to video: mp4/webm/gif or a folder of frames.", rich_help_panel=INPUT),
+    ] = None,
+    strength: Annotated[
+        float | None, typer.Option(help="How far from the input to go, (0, 1].", rich_help_panel=INPUT)
+    ] = None,
+    noise_mode: Annotated[
+        str | None, typer.Option(help="independent (default), shared or mixed.", rich_help_panel=INPUT)
+    ] = None,
+    noise_mix: Annotated[
+        float | None, typer.Option(help="Shared share of the noise variance (mixed).", rich_help_panel=INPUT)
+    ] = None,
+    pin_first_frame: Annotated[
+        bool | None,
+        typer.Option("--pin-first-frame", help="Hold frame 0 to the input.", rich_help_panel=INPUT),
+    ] = None,
+    fit: Annotated[
+        str | None, typer.Option(help="crop (default), pad or stretch.", rich_help_panel=INPUT)
+    ] = None,
+    background: Annotated[
+        str | None, typer.Option(help="Colour behind transparency and padding.", rich_help_panel=INPUT)
+    ] = None,
+    max_input_pixels: Annotated[
+        int | None, typer.Option(help="Refuse larger input images.", rich_help_panel=INPUT)
+    ] = None,
+    upscale: Annotated[
+        str | None, typer.Option(help="Then run video to video with this model.", rich_help_panel=INPUT)
+    ] = None,
+    upscale_strength: Annotated[
+        float | None, typer.Option(help="Strength of the upscale pass.", rich_help_panel=INPUT)
+    ] = None,
+    motion_bucket_id: Annotated[int | None, typer.Option(help="Motion, 0..255.", rich_help_panel=SVD)] = None,
+    cond_fps: Annotated[
+        float | None, typer.Option(help="Frame rate the model is conditioned on.", rich_help_panel=SVD)
+    ] = None,
+    noise_aug_strength: Annotated[
+        float | None, typer.Option(help="Noise added to the conditioning image.", rich_help_panel=SVD)
+    ] = None,
+    min_guidance: Annotated[
+        float | None, typer.Option(help="Guidance at frame 0.", rich_help_panel=SVD)
+    ] = None,
+    max_guidance: Annotated[
+        float | None, typer.Option(help="Guidance at the last frame.", rich_help_panel=SVD)
+    ] = None,
+    elevations: Annotated[
+        str | None,
+        typer.Option(
+            "--elevation", help="Degrees: one value or one per frame, comma-separated.", rich_help_panel=SV3D
+        ),
+    ] = None,
+    azimuths: Annotated[
+        str | None,
+        typer.Option("--azimuth", help="Degrees, one per frame, comma-separated.", rich_help_panel=SV3D),
+    ] = None,
+    camera_path: Annotated[
+        str | None, typer.Option(help="orbit, wave, spiral or front-back.", rich_help_panel=SV3D)
+    ] = None,
+    image_frame_ratio: Annotated[
+        float | None, typer.Option(help="Share of the frame the object fills.", rich_help_panel=SV3D)
+    ] = None,
+    remove_background: Annotated[
+        bool | None, typer.Option("--remove-background/--no-remove-background", rich_help_panel=SV3D)
+    ] = None,
+    negative_prompt: Annotated[
+        str | None, typer.Option(help="What to steer away from.", rich_help_panel=SAMPLING)
+    ] = None,
+    num_frames: Annotated[int | None, typer.Option(help="Frames per video.", rich_help_panel=SHAPE)] = None,
+    height: Annotated[
+        int | None, typer.Option(help="Pixels, a multiple of 8.", rich_help_panel=SHAPE)
+    ] = None,
+    width: Annotated[int | None, typer.Option(help="Pixels, a multiple of 8.", rich_help_panel=SHAPE)] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps.", rich_help_panel=SAMPLING)] = None,
+    guidance: Annotated[
+        float | None, typer.Option(help="Classifier-free guidance scale.", rich_help_panel=SAMPLING)
+    ] = None,
+    scheduler: Annotated[
+        str | None, typer.Option(help="ddim (default), dpm++, euler or unipc.", rich_help_panel=SAMPLING)
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of video 0; video k uses seed+k.", rich_help_panel=SAMPLING)
+    ] = None,
+    num_videos: Annotated[int | None, typer.Option(help="Videos to make.", rich_help_panel=SAMPLING)] = None,
+    fps: Annotated[
+        float | None, typer.Option(help="Playback frame rate written into the file.", rich_help_panel=OUTPUT)
+    ] = None,
+    formats: Annotated[
+        list[str] | None,
+        typer.Option("--format", help="mp4, webm, gif, frames; repeatable.", rich_help_panel=OUTPUT),
+    ] = None,
+    watermark: Annotated[
+        bool | None,
+        typer.Option("--watermark/--no-watermark", help="Invisible watermark.", rich_help_panel=OUTPUT),
+    ] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Output folder [default: outputs].", rich_help_panel=OUTPUT)
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=RUNTIME)
+    ] = None,
+    dtype: Annotated[
+        str | None, typer.Option(help="auto, fp32, fp16 or bf16.", rich_help_panel=RUNTIME)
+    ] = None,
+    decode_chunk_size: Annotated[
+        int | None,
+        typer.Option(help="Frames decoded by the VAE at once (memory bound).", rich_help_panel=RUNTIME),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print one JSON object on stdout; progress on stderr.")
+    ] = False,
+) -> None:
+    """Generate videos from a prompt."""
+    given = dict(locals())  # first, so it holds the options alone
+    flags = {k: v for k, v in given.items() if k not in ("config", "as_json", "models_dir") and v is not None}
+    from videogen.models_dir import with_models_dir
+    from videogen.request import load_config, parse_request
+
+    try:
+        for name in ("elevations", "azimuths"):
+            if name in flags:
+                flags[name] = _number_list(name, flags[name])
+        fields: dict[str, Any] = load_config(config) if config else {}
+        fields.update(flags)
+        request = with_models_dir(parse_request(fields), models_dir)
+        result = _run_with_progress(request)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    except (Cancelled, KeyboardInterrupt):
+        raise fail("interrupted; no partial outputs were kept", 130) from None
+    if result.seed_was_random:
+        err.print(f"seed: {result.seed} (random; pass --seed {result.seed} to repeat)", soft_wrap=True)
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_summary(result)
+    from videogen.batch import BatchResult  # noqa: F811 - the runtime import of the TYPE_CHECKING name
+
+    if isinstance(result, BatchResult) and result.failures:
+        raise typer.Exit(1)
+
+
+def _print_summary(result: GenerationResult | BatchResult) -> None:
+    """Output paths per video; for a folder run, also what failed and why."""
+    from videogen.batch import BatchResult  # noqa: F811 - the runtime import of the TYPE_CHECKING name
+
+    runs = result.results if isinstance(result, BatchResult) else [result]
+    for run in runs:
+        for video in run.videos:
+            names = ", ".join(str(path) for key, path in video.files.items() if key != "sidecar")
+            line = f"seed {video.seed}: {names}  ({video.timings['total_s']:.1f} s)"
+            out.print(line, highlight=False, soft_wrap=True)
+    failures = result.failures if isinstance(result, BatchResult) else {}
+    if len(runs) > 1 or failures:
+        written = sum(len(run.videos) for run in runs)
+        out.print(f"{written} videos from {len(runs)} images; {len(failures)} failed", highlight=False)
+    for name, reason in failures.items():
+        err.print(f"[red]failed[/red] {escape(name)}: {escape(reason)}", highlight=False, soft_wrap=True)
+
+
+def _number_list(field: str, text: str) -> list[float]:
+    """``"0,30,60"`` -> [0.0, 30.0, 60.0], with an error naming the field."""
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise UserError(f"{field}: {text!r} is not allowed; give numbers separated by commas") from None
+
+
+def _run_with_progress(request):
+    """Run a generation with a rich progress bar on stderr."""
+    from videogen.batch import generate_batch, is_batch
+    from videogen.generate import generate as run_generation
+
+    quiet_libraries()
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=False) as bar:
+        task = bar.add_task("loading model", total=None)
+
+        def on_event(event) -> None:
+            label = f"video {event.video + 1}/{event.num_videos}: {event.stage}"
+            if event.stage == "denoise":
+                bar.update(task, description=label, completed=event.step, total=event.total)
+            else:
+                bar.update(task, description=label)
+
+        if is_batch(request):
+            return generate_batch(request, progress=on_event)
+        return run_generation(request, progress=on_event)
+
+
+@app.command()
+def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
+    """List the model catalog with defaults and whether the weights are cached."""
+    from videogen.catalog import CATALOG
+    from videogen.loading import is_cached
+
+    rows = []
+    for spec in CATALOG.values():
+        d = spec.defaults
+        rows.append(
+            {
+                "id": spec.id,
+                "family": spec.family,
+                "tasks": list(spec.tasks),
+                "source": spec.source,
+                "num_frames": d.num_frames,
+                "height": d.height,
+                "width": d.width,
+                "steps": d.steps,
+                "guidance": d.guidance,
+                "vram_gb": spec.vram_gb,
+                "license": spec.license,
+                "cached": is_cached(spec),
+            }
+        )
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    headers = ("id", "task", "frames", "size", "steps", "cached", "weights")
+    columns = (Column(name, no_wrap=name != "weights", overflow="fold") for name in headers)
+    table = Table(*columns, box=box.SIMPLE_HEAD)
+    for row in rows:
+        table.add_row(
+            row["id"],
+            ",".join(row["tasks"]),
+            str(row["num_frames"]),
+            f"{row['width']}x{row['height']}",
+            str(row["steps"]),
+            "yes" if row["cached"] else "no",
+            row["source"],
+        )
+    out.print(table)
+
+
+@app.command()
+def download(
+    model: Annotated[str, typer.Argument(help="Catalog id.")],
+    revision: Annotated[str | None, typer.Option(help="Hub revision.")] = None,
+    variant: Annotated[str | None, typer.Option(help="Weights variant, e.g. fp16.")] = None,
+) -> None:
+    """Fetch a model's weights into the Hugging Face cache for offline use."""
+    from videogen.catalog import resolve_model
+    from videogen.loading import download_model
+
+    try:
+        spec = resolve_model(model)
+        err.print(f"downloading {spec.source} ...")
+        folder = download_model(spec, revision, variant)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"{spec.id}: ready at {folder}", highlight=False)
+
+
+app.command("compare")(compare_command)
+app.command("evaluate")(evaluate_command)
+
+convert_app = typer.Typer(
+    help="Convert original checkpoints to videogen's diffusers layout.", no_args_is_help=True
+)
+app.add_typer(convert_app, name="convert")
+
+
+@convert_app.command("sv3d")
+def convert_sv3d(
+    checkpoint: Annotated[
+        Path, typer.Argument(help="sv3d_u.safetensors or sv3d_p.safetensors from stabilityai/sv3d.")
+    ],
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write (must not exist).")],
+    svd_xt: Annotated[
+        str, typer.Option(help="SVD-XT catalog id or folder that provides the image encoder.")
+    ] = "svd-xt",
+) -> None:
+    """Convert an original SV3D checkpoint into a folder `--model` accepts."""
+    from videogen.catalog import resolve_model
+    from videogen.convert.sv3d import convert_sv3d as convert
+    from videogen.loading import locate_weights
+
+    quiet_libraries()
+    try:
+        if out_dir.exists():
+            raise UserError(f"out: {str(out_dir)!r} already exists; choose a new folder")
+        encoder_source = locate_weights(resolve_model(svd_xt))
+        folder = convert(checkpoint, out_dir, encoder_source)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    out.print(f"converted {checkpoint.name} -> {folder}", highlight=False)
+
+
+@app.command()
+def selftest(
+    keep: Annotated[Path | None, typer.Option(help="Keep the tiny models and videos in this folder.")] = None,
+) -> None:
+    """Run every engine end to end on tiny random weights, offline, and check the files it writes."""
+    from videogen.selftest import run_selftest
+
+    quiet_libraries()
+    results = run_selftest(keep)
+    table = Table("family", "result", "seconds", "detail")
+    for row in results:
+        table.add_row(
+            row.family,
+            "[green]ok[/green]" if row.ok else "[red]FAILED[/red]",
+            f"{row.seconds:.1f}",
+            row.detail,
+        )
+    out.print(table)
+    if not all(row.ok for row in results):
+        raise typer.Exit(1)
+
+
+def _server_defaults() -> dict[str, Any]:
+    """``Settings``' defaults, shown by ``serve --help`` (reading them does not load the web stack)."""
+    from dataclasses import fields
+
+    from videogen.server.settings import Settings
+
+    return {field.name: field.default for field in fields(Settings)}
+
+
+SERVE = _server_defaults()
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    data_dir: Annotated[
+        Path | None, typer.Option(help="Job store, uploads and outputs (default: ~/.local/share/videogen).")
+    ] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="e.g. postgresql+psycopg://user@host/videogen (default: SQLite in the data dir)."),
+    ] = None,
+    api_key: Annotated[
+        str | None, typer.Option(envvar="VIDEOGEN_API_KEY", help="Require 'Authorization: Bearer KEY'.")
+    ] = None,
+    max_queue: Annotated[int, typer.Option(min=1, help="Waiting jobs before 429.")] = SERVE["max_queue"],
+    preload: Annotated[list[str] | None, typer.Option(help="Load this model at start; repeatable.")] = None,
+    models_dir: Annotated[
+        Path | None, typer.Option(help="Offer each diffusers-layout folder in this folder by its name.")
+    ] = None,
+    max_attempts: Annotated[
+        int, typer.Option(min=1, help="Runs of a job cut short by crashes before it fails.")
+    ] = SERVE["max_attempts"],
+    max_engines: Annotated[int, typer.Option(min=1, help="Models kept loaded.")] = SERVE["max_engines"],
+    max_upload_bytes: Annotated[int, typer.Option(min=1)] = SERVE["max_upload_bytes"],
+    max_upload_pixels: Annotated[int, typer.Option(min=1, help="Per image or video frame.")] = SERVE[
+        "max_upload_pixels"
+    ],
+    max_upload_frames: Annotated[int, typer.Option(min=1)] = SERVE["max_upload_frames"],
+    max_frames: Annotated[int, typer.Option(min=1, help="Cap on num_frames.")] = SERVE["max_frames"],
+    max_side: Annotated[int, typer.Option(min=8, help="Cap on height and width.")] = SERVE["max_side"],
+    max_steps: Annotated[int, typer.Option(min=1, help="Cap on steps.")] = SERVE["max_steps"],
+    max_videos: Annotated[int, typer.Option(min=1, help="Cap on num_videos.")] = SERVE["max_videos"],
+    ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web UI at /ui.")] = SERVE["ui"],
+) -> None:
+    """Serve the REST API: a job queue with history, progress events, and the output files."""
+    options = dict(locals())
+    import uvicorn
+
+    from videogen.server import Settings, create_app
+    from videogen.server.settings import default_data_dir
+
+    quiet_libraries()
+    address = options.pop("host"), options.pop("port")
+    options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()))
+    try:
+        settings = Settings(**options)
+        application = create_app(settings)
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    err.print(f"serving on http://{address[0]}:{address[1]}; data in {settings.data_dir}", highlight=False)
+    uvicorn.run(application, host=address[0], port=address[1], timeout_graceful_shutdown=10)

@@ -1,0 +1,252 @@
+"""``videogen compare``: the grid models x inputs x seeds through ``generate``, then metrics and the report.
+
+Every cell goes through the same front door as ``videogen generate`` (same Request schema, same
+engines). A cell's record is written once its video is in place, so an interrupted run picks up
+where it stopped: cells whose record says "ok" for the same settings are not made again, and
+cells that have a video but no metrics are only evaluated.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from videogen.catalog import ModelSpec, resolve_model
+from videogen.compare.cells import Cell, read_record, unique_folders, write_record
+from videogen.compare.evaluation import evaluate_records
+from videogen.compare.events import CellCallback, CellEvent
+from videogen.compare.facts import run_facts
+from videogen.compare.inputs import GridInput, grid_inputs, stage_images
+from videogen.compare.report import write_report
+from videogen.data import default_prompts, default_stills
+from videogen.errors import Cancelled, UserError
+from videogen.families import ENGINES, EngineCache
+from videogen.generate import VideoOutput, generate
+from videogen.loading import locate_weights
+from videogen.metrics import EncoderSources, Evaluator
+from videogen.request import parse_request, resolve_request
+from videogen.sampling.progress import CancelFlag, ProgressCallback
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
+
+#: Request fields compare sets per cell; shared settings may not hold them.
+PER_CELL_FIELDS = ("model", "prompt", "image", "video", "seed", "num_videos", "out_dir", "formats", "upscale")
+#: generate's file kinds -> the record's file keys and the cell's file names (<cell>.mp4, ...).
+FILE_NAMES = {
+    "mp4": ("video", ".mp4"),
+    "sidecar": ("sidecar", ".sidecar.json"),
+    "input": ("input", "_input.png"),
+}
+
+
+@dataclass
+class CompareSettings:
+    """What to compare. ``prompts`` and ``images`` both None means the default set for the models."""
+
+    models: list[str]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    prompts: list[str] | None = None
+    images: list[Path | Traversable] | None = None
+    #: request fields every cell shares (steps, num_frames, height, width, device, ...)
+    fields: dict[str, Any] = field(default_factory=dict)
+    encoders: EncoderSources = field(default_factory=EncoderSources)
+    #: evaluate every video again (e.g. after adding encoder weights), not only those without metrics
+    recompute_metrics: bool = False
+
+
+@dataclass
+class CompareResult:
+    """The records of every cell (one per video) and the report's index.html."""
+
+    out: Path
+    records: list[dict[str, Any]]
+    report: Path
+
+    @property
+    def failures(self) -> list[dict[str, Any]]:
+        return [record for record in self.records if record.get("status") != "ok"]
+
+
+def run_compare(
+    settings: CompareSettings,
+    out: Path,
+    on_cell: CellCallback | None = None,
+    on_step: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    engines: EngineCache = ENGINES,
+) -> CompareResult:
+    """Run (or resume) a comparison into ``out`` and write its report there."""
+    if not settings.models:
+        raise UserError("models: give at least one model")
+    if not settings.seeds:
+        raise UserError("seeds: give at least one seed")
+    seeds = list(dict.fromkeys(settings.seeds))
+    shared = set(settings.fields) & set(PER_CELL_FIELDS)
+    if shared:
+        raise UserError(f"{', '.join(sorted(shared))}: set per cell by compare; leave it out of the settings")
+    specs = [resolve_model(model) for model in settings.models]
+    evaluator = Evaluator(settings.encoders)
+    out.mkdir(parents=True, exist_ok=True)
+    rows = _rows(settings, specs, out)
+    cells: list[tuple[Cell, ModelSpec]] = [
+        (Cell(model, spec.id, folder, row, seed), spec)
+        for model, spec, folder in zip(
+            settings.models, specs, unique_folders([s.id for s in specs]), strict=True
+        )
+        for row in rows
+        for seed in seeds
+    ]
+    asked = {cell: cell_fields(settings, cell, spec) for cell, spec in cells}
+    _preflight(cells, asked, out)
+    write_record(out / "run.json", run_settings(settings))
+    grid = _Grid(out, on_cell or (lambda event: None), on_step, cancel, engines)
+    records = [grid.run(cell, asked[cell], done, len(cells)) for done, (cell, _) in enumerate(cells)]
+    evaluate_records(records, out, evaluator, settings.recompute_metrics, on_cell)
+    if on_cell is not None:
+        on_cell(CellEvent("report", len(records), len(records)))
+    return CompareResult(out, records, write_report(out, records, run_settings(settings)))
+
+
+def cell_fields(settings: CompareSettings, cell: Cell, spec: ModelSpec) -> dict[str, Any]:
+    """The request fields of one cell (the image relative to the report folder).
+
+    Models that only take an image get no prompt, rather than one they would ignore.
+    """
+    fields = {**settings.fields, "model": cell.model, "seed": cell.seed, "num_videos": 1, "formats": ["mp4"]}
+    if cell.input.prompt and "t2v" in spec.tasks:
+        fields["prompt"] = cell.input.prompt
+    if cell.input.image:
+        fields["image"] = cell.input.image
+    return fields
+
+
+def run_settings(settings: CompareSettings) -> dict[str, Any]:
+    """The comparison's settings as JSON, for run.json and the report."""
+    given = [name for name in ("prompts", "images") if getattr(settings, name) is not None]
+    return {
+        "models": settings.models,
+        "seeds": settings.seeds,
+        "inputs": " and ".join(given) or "the default set",
+        "fields": settings.fields,
+        "encoders": asdict(settings.encoders),
+    }
+
+
+def _rows(settings: CompareSettings, specs: list[ModelSpec], out: Path) -> list[GridInput]:
+    """The grid's rows; with no inputs given, the default prompts, or the default stills when a
+    model cannot start from text."""
+    prompts, images = settings.prompts, settings.images
+    if prompts is None and images is None:
+        if all("t2v" in spec.tasks for spec in specs):
+            prompts = default_prompts()
+        elif any("t2v" in spec.tasks for spec in specs):
+            text = ", ".join(spec.id for spec in specs if "t2v" in spec.tasks)
+            raise UserError(
+                f"models: {text} need a prompt and the others only take an image; give --images "
+                "and --prompts (one prompt for every image, or one per image)"
+            )
+        else:
+            images = default_stills()
+    return grid_inputs(prompts, stage_images(images, out) if images else None)
+
+
+def _preflight(cells: list[tuple[Cell, ModelSpec]], asked: dict[Cell, dict[str, Any]], out: Path) -> None:
+    """Fail before any video is made: every cell's request must be valid and every model on disk."""
+    for cell, _ in cells:
+        try:
+            resolve_request(parse_request(_request_fields(asked[cell], out, out)))
+        except UserError as exc:
+            raise UserError(f"{cell.model_id}, {cell.input.label!r}: {exc}") from None
+    checked: set[str] = set()
+    for cell, spec in cells:
+        if cell.model not in checked:
+            checked.add(cell.model)
+            fields = asked[cell]
+            locate_weights(spec, fields.get("revision"), fields.get("variant"))
+
+
+def _request_fields(fields: dict[str, Any], out: Path, out_dir: Path) -> dict[str, Any]:
+    request = {**fields, "out_dir": str(out_dir)}
+    if "image" in fields:
+        request["image"] = str(out / fields["image"])
+    return request
+
+
+def _fingerprint(fields: dict[str, Any], out: Path) -> dict[str, Any]:
+    """What a finished cell must match to be kept: its request fields and its input image's bytes."""
+    if "image" not in fields:
+        return fields
+    return {**fields, "image_sha256": hashlib.sha256((out / fields["image"]).read_bytes()).hexdigest()}
+
+
+@dataclass
+class _Grid:
+    """Runs cells into ``out`` and reports each one."""
+
+    out: Path
+    report: CellCallback
+    on_step: ProgressCallback | None
+    cancel: CancelFlag | None
+    engines: EngineCache
+
+    def run(self, cell: Cell, fields: dict[str, Any], done: int, total: int) -> dict[str, Any]:
+        """Make one cell's video, or keep the finished one; return its record."""
+        out = self.out
+        event = partial(CellEvent, done=done, total=total, cell=cell)
+        fingerprint = _fingerprint(fields, out)
+        previous = read_record(cell.path(out, ".json"))
+        if (
+            previous is not None
+            and previous.get("status") == "ok"
+            and previous.get("asked") == fingerprint
+            and (out / previous["files"]["video"]).is_file()
+        ):
+            self.report(event("skip"))
+            return previous
+        self.report(event("generate"))
+        staging = cell.path(out, ".staging")
+        shutil.rmtree(staging, ignore_errors=True)
+        try:
+            request = parse_request(_request_fields(fields, out, staging))
+            result = generate(request, self.on_step, self.cancel, self.engines)
+            record = _finish(cell, result.videos[0], out)
+        except Cancelled:
+            raise
+        except Exception as exc:  # a failed cell is recorded and reported; the rest of the grid still runs
+            message = str(exc) if isinstance(exc, UserError) else f"{type(exc).__name__}: {exc}"
+            record = {**cell.describe(), "status": "failed", "error": message}
+            self.report(event("failed", note=message))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        record["asked"] = fingerprint
+        write_record(cell.path(out, ".json"), record)
+        return record
+
+
+def _finish(cell: Cell, video: VideoOutput, out: Path) -> dict[str, Any]:
+    """Move generate's files to the cell's names and build its record."""
+    moved = {}
+    for kind, source in video.files.items():
+        key, suffix = FILE_NAMES[kind]
+        moved[key] = cell.path(out, suffix)
+        os.replace(source, moved[key])
+    sidecar = json.loads(moved["sidecar"].read_text(encoding="utf-8"))
+    sidecar["outputs"] = {
+        kind: cell.path(out, FILE_NAMES[kind][1]).name for kind in video.files if kind != "sidecar"
+    }
+    write_record(moved["sidecar"], sidecar)
+    return {
+        **cell.describe(),
+        "seed": video.seed,
+        "status": "ok",
+        "error": None,
+        "files": {kind: path.relative_to(out).as_posix() for kind, path in moved.items()},
+        **run_facts(sidecar, video.timings),
+    }

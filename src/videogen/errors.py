@@ -1,0 +1,32 @@
+"""Errors that are part of the user interface.
+
+A ``UserError`` is a mistake the user can fix (bad input, missing weights). Front-ends print
+its message and exit (CLI) or answer 4xx (server); they never show a stack trace for it.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """A problem with the user's input or environment, with a message meant for people."""
+
+
+class FieldError(UserError):
+    """A request field holds a value that is not allowed.
+
+    The message names the field, the value given and what is allowed.
+    """
+
+    def __init__(self, field: str, value: object, allowed: str) -> None:
+        self.field = field
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field}: {value!r} is not allowed; {allowed}")
+
+
+class WeightsMissingError(UserError):
+    """Model weights are not on disk and cannot be downloaded."""
+
+
+class Cancelled(Exception):  # noqa: N818 - reads better at raise sites than CancelledError
+    """Raised inside an engine when the caller's cancel flag is set between steps."""

@@ -1,0 +1,30 @@
+"""What every model family engine returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+
+@dataclass
+class GeneratedVideo:
+    """One video: float frames in [0, 1], shape (frames, height, width, 3), and how it was made."""
+
+    frames: np.ndarray
+    seed: int
+    timings: dict[str, float] = field(default_factory=dict)
+    record: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Inputs:
+    """Decoded conditioning inputs, prepared by the front door (engines never read files).
+
+    ``image`` is RGB; ``video`` is uint8 (frames, height, width, 3). Both are already fitted to
+    the request's size where the family needs that.
+    """
+
+    image: Image.Image | None = None
+    video: np.ndarray | None = None

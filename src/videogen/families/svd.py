@@ -1,0 +1,488 @@
+"""The SVD family: Stable Video Diffusion image-to-video, and SV3D orbits around an object.
+
+The denoising loop is ours; diffusers supplies the model classes and the Euler scheduler. With the
+same seed it reproduces diffusers' StableVideoDiffusionPipeline. SV3D is not in diffusers; it follows
+Stability's generative-models sampler (scripts/sampling/simple_video_sample.py, configs sv3d_u.yaml and
+sv3d_p.yaml): the same UNet with another added conditioning vector, triangle guidance over the frames,
+cond_aug fixed to 1e-5 and the last frame replaced by the input view.
+
+A folder's model is told apart by its UNet config alone (``vector_layout``); model_index.json says
+StableVideoDiffusionPipeline for all three. SV3D's public checkpoints decode with a per-frame image
+decoder, so the VAE may be an AutoencoderKL as well as SVD's AutoencoderKLTemporalDecoder.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import (
+    AutoencoderKL,
+    AutoencoderKLTemporalDecoder,
+    EulerDiscreteScheduler,
+    UNetSpatioTemporalConditionModel,
+)
+from diffusers.models.embeddings import get_timestep_embedding
+from PIL import Image
+from transformers import CLIPVisionModelWithProjection
+from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
+
+from videogen.errors import FieldError, UserError
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.decoding import decode_in_chunks
+from videogen.families.sv3d_camera import model_angles, orbit_angles
+from videogen.request import Request
+from videogen.sampling.guidance import linear_guidance, triangle_guidance
+from videogen.sampling.progress import Reporter
+from videogen.sampling.schedulers import make_scheduler
+from videogen.sampling.seeds import cpu_generator, cpu_randn
+
+#: Frames the VAE decodes at once when the request leaves decode_chunk_size out. The temporal
+#: decoder's memory grows with the chunk; out-of-memory at decode is these models' most common failure.
+DEFAULT_DECODE_CHUNK = 8
+#: SV3D's noise augmentation of the conditioning image, fixed by the sampling script.
+SV3D_COND_AUG = 1e-5
+VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]] = {
+    "AutoencoderKLTemporalDecoder": AutoencoderKLTemporalDecoder,
+    "AutoencoderKL": AutoencoderKL,
+}
+
+
+@dataclass(frozen=True)
+class VectorLayout:
+    """The UNet's added conditioning vector: scalars, each embedded sinusoidally at its own width."""
+
+    kind: str  # "svd", "sv3d_u" or "sv3d_p"
+    widths: tuple[int, ...]
+
+    @property
+    def per_frame(self) -> bool:
+        """Whether the vector changes per frame (camera angles), which stock diffusers cannot take."""
+        return self.kind == "sv3d_p"
+
+
+def vector_layout(unet_config: Mapping[str, Any]) -> VectorLayout:
+    """Which model a UNetSpatioTemporalConditionModel config belongs to, from its vector widths.
+
+    With w = addition_time_embed_dim (256 in the real models): SVD takes [fps_id, motion_bucket_id,
+    cond_aug] at w each (3w); sv3d_u takes [cond_aug] (w); sv3d_p takes cond_aug at w then polar and
+    azimuth at 2w each (5w), as sgm's ConcatTimestepEmbedderND outdims 256/512/512 in sv3d_p.yaml.
+    """
+    base = unet_config["addition_time_embed_dim"]
+    total = unet_config["projection_class_embeddings_input_dim"]
+    layouts = (
+        VectorLayout("svd", (base, base, base)),
+        VectorLayout("sv3d_u", (base,)),
+        VectorLayout("sv3d_p", (base, 2 * base, 2 * base)),
+    )
+    for layout in layouts:
+        if sum(layout.widths) == total:
+            return layout
+    raise UserError(
+        f"model: the UNet's added vector is {total} wide with addition_time_embed_dim {base}; "
+        f"videogen knows {3 * base} (SVD), {base} (SV3D_u) and {5 * base} (SV3D_p)"
+    )
+
+
+def embed_scalars(vectors: torch.Tensor, widths: Sequence[int]) -> torch.Tensor:
+    """Embed column i of ``vectors`` (rows, k) sinusoidally at ``widths[i]`` (cos half first) and concatenate.
+
+    This is sgm's ConcatTimestepEmbedderND per conditioning key; for equal widths it is what the stock
+    UNet's ``add_time_proj`` computes.
+    """
+    columns = [
+        get_timestep_embedding(vectors[:, i], width, flip_sin_to_cos=True, downscale_freq_shift=0)
+        for i, width in enumerate(widths)
+    ]
+    return torch.cat(columns, dim=1)
+
+
+@contextmanager
+def _block_embedding(unet: UNetSpatioTemporalConditionModel, emb: torch.Tensor) -> Iterator[None]:
+    """Hand ``emb`` to every down, mid and up block in place of the embedding the stock forward made."""
+
+    def replace(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+        if "temb" not in kwargs:
+            raise RuntimeError(f"{type(module).__name__} was not given temb by keyword; diffusers changed")
+        return args, {**kwargs, "temb": emb}
+
+    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
+    handles = [block.register_forward_pre_hook(replace, with_kwargs=True) for block in blocks]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
+def frame_embeddings(
+    unet: UNetSpatioTemporalConditionModel, vectors: torch.Tensor, widths: Sequence[int]
+) -> torch.Tensor:
+    """The added embedding (frames, channels) of each frame's own vector (frames, k)."""
+    embedded = embed_scalars(vectors, widths).to(unet.dtype)
+    return unet.add_embedding(embedded)
+
+
+def unet_with_frame_vectors(
+    unet: UNetSpatioTemporalConditionModel,
+    sample: torch.Tensor,
+    timestep: torch.Tensor,
+    encoder_hidden_states: torch.Tensor,
+    vectors: torch.Tensor,
+    widths: Sequence[int],
+) -> torch.Tensor:
+    """The UNet's prediction for ``sample`` (batch, frames, c, h, w) with one added vector per frame.
+
+    The stock forward embeds one vector per video and repeats the sum of time and added embeddings
+    over the frames. Here the same sum is made per frame (time embedding as the stock forward makes
+    it, plus ``frame_embeddings``) and given to every block through forward pre-hooks; nothing else in
+    the UNet reads it, so the stock forward runs unchanged around it. ``vectors`` (frames, k) serves
+    every batch item: sgm gives the unconditional branch the same vector. The hooks live for this call
+    only, so one UNet must not run two such calls at once (an engine generates one job at a time).
+    """
+    batch, frames = sample.shape[:2]
+    timesteps = timestep.reshape(1).to(sample.device).expand(batch)
+    time_emb = unet.time_embedding(unet.time_proj(timesteps).to(sample.dtype))
+    added = frame_embeddings(unet, vectors, widths)
+    emb = time_emb.repeat_interleave(frames, dim=0) + added.repeat(batch, 1)
+    # The stock forward still embeds a vector of its own; any of the right width does, as it is replaced.
+    base = unet.config.addition_time_embed_dim
+    placeholder = sample.new_zeros(batch, unet.config.projection_class_embeddings_input_dim // base)
+    with _block_embedding(unet, emb):
+        return unet(
+            sample, timestep, encoder_hidden_states=encoder_hidden_states, added_time_ids=placeholder
+        ).sample
+
+
+def resize_antialiased(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Resize (batch, c, h, w) as SVD's CLIP conditioner does (kornia's antialiased bicubic resize).
+
+    Per axis, a Gaussian blur with sigma = (scale - 1) / 2 (at least 0.001, so nothing when enlarging)
+    and a kernel 4 sigma wide (at least 3, odd), reflect-padded; then bicubic with align_corners=True.
+    diffusers' StableVideoDiffusionPipeline reproduces the same steps.
+    """
+    blurred = images
+    for axis in (-1, -2):
+        sigma = max((images.shape[axis] / size[axis] - 1) / 2, 0.001)
+        blurred = _gaussian_blur(blurred, sigma, axis)
+    return F.interpolate(blurred, size=size, mode="bicubic", align_corners=True)
+
+
+def _gaussian_blur(images: torch.Tensor, sigma: float, axis: int) -> torch.Tensor:
+    width = int(max(4 * sigma, 3))
+    width += 1 - width % 2
+    offsets = torch.arange(width, dtype=images.dtype, device=images.device) - width // 2
+    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
+    kernel = kernel / kernel.sum()
+    half = width // 2
+    if axis == -1:
+        kernel, padding = kernel.view(1, 1, 1, width), (half, half, 0, 0)
+    else:
+        kernel, padding = kernel.view(1, 1, width, 1), (0, 0, half, half)
+    channels = images.shape[1]
+    padded = F.pad(images, padding, mode="reflect")
+    return F.conv2d(padded, kernel.expand(channels, 1, -1, -1), groups=channels)
+
+
+def image_to_tensor(image: Image.Image) -> torch.Tensor:
+    """An RGB PIL image as a float32 (1, 3, H, W) tensor in [-1, 1], as diffusers' processor makes it."""
+    pixels = np.asarray(image.convert("RGB")).astype(np.float32) / 255.0
+    return torch.from_numpy(pixels).permute(2, 0, 1)[None] * 2.0 - 1.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A request's conditioning, worked out (and validated) before any model runs."""
+
+    vectors: torch.Tensor  # (1, k) for the whole video, or (frames, k) when the layout is per frame
+    guidance: torch.Tensor  # (frames,)
+    guided: bool  # False when guidance is 1 everywhere: the conditional prediction alone, one branch
+    noise_aug: float
+    decode_chunk_size: int
+    record: dict[str, object]
+
+
+def _resolved(request: Request, name: str) -> Any:
+    value = getattr(request, name)
+    if value is None:
+        raise ValueError(f"the request is not resolved: {name} is None")
+    return value
+
+
+class SVDEngine:
+    """Loaded SVD or SV3D components on one device, ready to animate many images."""
+
+    family = "svd"
+
+    def __init__(
+        self,
+        image_encoder: CLIPVisionModelWithProjection,
+        clip_mean: Sequence[float],
+        clip_std: Sequence[float],
+        unet: UNetSpatioTemporalConditionModel,
+        vae: AutoencoderKL | AutoencoderKLTemporalDecoder,
+        scheduler_config: dict,
+    ) -> None:
+        self.image_encoder = image_encoder
+        self.clip_mean = torch.tensor(clip_mean, dtype=torch.float32).view(1, 3, 1, 1)
+        self.clip_std = torch.tensor(clip_std, dtype=torch.float32).view(1, 3, 1, 1)
+        self.unet = unet
+        self.vae = vae
+        self.scheduler_config = scheduler_config
+        self.layout = vector_layout(unet.config)
+        self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @classmethod
+    def load(cls, folder: Path, device: torch.device, dtype: torch.dtype, variant: str | None) -> SVDEngine:
+        """Load every component of an SVD-layout folder onto ``device`` in ``dtype``."""
+        folder = Path(folder)
+        common = {"torch_dtype": dtype, "variant": variant}
+        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
+            folder, subfolder="image_encoder", **common
+        )
+        unet = UNetSpatioTemporalConditionModel.from_pretrained(folder, subfolder="unet", **common)
+        vae = _vae_class(folder).from_pretrained(folder, subfolder="vae", **common)
+        scheduler_config = EulerDiscreteScheduler.load_config(folder, subfolder="scheduler")
+        mean, std = _clip_normalisation(folder)
+        for module in (image_encoder, unet, vae):
+            module.to(device).eval().requires_grad_(False)
+        return cls(image_encoder, mean, std, unet, vae, dict(scheduler_config))
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @torch.inference_mode()
+    def generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs
+    ) -> list[GeneratedVideo]:
+        """Animate ``inputs.image`` (RGB, already request.width x request.height) once per seed.
+
+        ``request.cond_fps`` is the frame rate the model is conditioned on, the ``fps_id`` of Stability's
+        sampler. diffusers' pipeline takes ``fps`` and subtracts one, so cond_fps = diffusers' fps - 1.
+        Each video draws, from a CPU generator seeded with its seed, first the noise that augments the
+        conditioning image, then the initial latents: the order of diffusers' pipeline, so both agree.
+        """
+        plan = self.plan(request)
+        pixels = self._input_pixels(request, inputs)
+        report("encode")
+        started = time.perf_counter()
+        embeds = self.encode_image(pixels, plan.guided)
+        clip_seconds = time.perf_counter() - started
+        videos = []
+        for index, seed in enumerate(seeds):
+            start = time.perf_counter()
+            generator = cpu_generator(seed)
+            image_latents = self.encode_latents(pixels, plan, request.num_frames, generator)
+            encoded = time.perf_counter()
+            latents = self.denoise(
+                request,
+                plan,
+                embeds,
+                image_latents,
+                generator,
+                lambda s, n, i=index: report("denoise", i, s, n),
+            )
+            denoised = time.perf_counter()
+            report("decode", index)
+            frames, chunk_used = self.decode(latents, plan.decode_chunk_size)
+            if self.layout.kind != "svd":
+                frames[-1] = ((pixels[0] + 1) / 2).permute(1, 2, 0).numpy()
+            timings = {
+                "encode_s": clip_seconds + encoded - start,
+                "denoise_s": denoised - encoded,
+                "decode_s": time.perf_counter() - denoised,
+            }
+            record = {**plan.record, "decode_chunk_size": chunk_used}
+            videos.append(GeneratedVideo(frames=frames, seed=seed, timings=timings, record=record))
+        return videos
+
+    def plan(self, request: Request) -> Plan:
+        """Check the request against this model and work out its conditioning vector and guidance."""
+        if request.scheduler not in (None, "euler"):
+            raise FieldError(
+                "scheduler",
+                request.scheduler,
+                "SVD and SV3D sample with euler (EDM v-prediction, Karras sigmas)",
+            )
+        if self.layout.kind != "sv3d_p":
+            for name in ("elevations", "azimuths", "camera_path"):
+                if getattr(request, name) is not None:
+                    raise FieldError(name, getattr(request, name), "only SV3D_p models take camera angles")
+        num_frames = _resolved(request, "num_frames")
+        minimum, maximum = _resolved(request, "min_guidance"), _resolved(request, "max_guidance")
+        if self.layout.kind == "svd":
+            rows, noise_aug, record = self._svd_vector(request)
+            guidance = linear_guidance(minimum, maximum, num_frames)
+        else:
+            rows, noise_aug, record = self._sv3d_vectors(request)
+            guidance = triangle_guidance(minimum, maximum, num_frames)
+        guided = bool((guidance != 1).any())
+        chunk = request.decode_chunk_size or DEFAULT_DECODE_CHUNK
+        record |= {
+            "variant": self.layout.kind,
+            "scheduler": "euler",
+            "min_guidance": minimum,
+            "max_guidance": maximum,
+            "guided": guided,
+            "unet_evaluations": _resolved(request, "steps") * (2 if guided else 1),
+            "decode_chunk_size": chunk,
+        }
+        vectors = torch.tensor(rows, dtype=torch.float32)
+        return Plan(vectors, guidance, guided, noise_aug, chunk, record)
+
+    @staticmethod
+    def _svd_vector(request: Request) -> tuple[list[list[float]], float, dict[str, object]]:
+        """[cond_fps, motion_bucket_id, noise_aug_strength] for the whole video."""
+        scalars = {
+            name: _resolved(request, name) for name in ("cond_fps", "motion_bucket_id", "noise_aug_strength")
+        }
+        record: dict[str, object] = {**scalars, "guidance_schedule": "linear"}
+        return [list(scalars.values())], scalars["noise_aug_strength"], record
+
+    def _sv3d_vectors(self, request: Request) -> tuple[list[list[float]], float, dict[str, object]]:
+        """[cond_aug] for the whole video (SV3D_u), or [cond_aug, polar, azimuth] per frame (SV3D_p)."""
+        record: dict[str, object] = {"cond_aug": SV3D_COND_AUG, "guidance_schedule": "triangle"}
+        if self.layout.kind == "sv3d_u":
+            return [[SV3D_COND_AUG]], SV3D_COND_AUG, record
+        elevations, azimuths = orbit_angles(
+            request.num_frames, request.elevations, request.azimuths, request.camera_path
+        )
+        record |= {"elevations": elevations, "azimuths": azimuths, "camera_path": request.camera_path}
+        rows = [
+            [SV3D_COND_AUG, polar, azimuth]
+            for polar, azimuth in zip(*model_angles(elevations, azimuths), strict=True)
+        ]
+        return rows, SV3D_COND_AUG, record
+
+    def _input_pixels(self, request: Request, inputs: Inputs) -> torch.Tensor:
+        if inputs.image is None:
+            raise FieldError("image", request.image, f"{request.model} animates an image; give image=PATH")
+        size = (request.width, request.height)
+        if inputs.image.size != size:
+            raise ValueError(
+                f"the input image is {inputs.image.size}, not the request's {size}; resize it first"
+            )
+        return image_to_tensor(inputs.image)
+
+    def encode_image(self, pixels: torch.Tensor, guided: bool) -> torch.Tensor:
+        """CLIP image embedding (batch, 1, dim), zeros first for the unconditional branch when guided."""
+        side = self.image_encoder.config.image_size
+        clip_input = resize_antialiased(pixels, (side, side))
+        clip_input = ((clip_input + 1) / 2 - self.clip_mean) / self.clip_std
+        embeds = self.image_encoder(clip_input.to(self.device, self.dtype)).image_embeds[:, None]
+        return torch.cat([torch.zeros_like(embeds), embeds]) if guided else embeds
+
+    def encode_latents(
+        self, pixels: torch.Tensor, plan: Plan, num_frames: int, generator: torch.Generator
+    ) -> torch.Tensor:
+        """The noise-augmented image's VAE latent (mode, unscaled), repeated over (batch, frames, ...)."""
+        noise = cpu_randn(tuple(pixels.shape), generator, pixels.device, torch.float32)
+        latent = self._vae_encode((pixels + plan.noise_aug * noise).to(self.device))
+        latents = latent.to(self.dtype)[:, None].repeat(1, num_frames, 1, 1, 1)
+        return torch.cat([torch.zeros_like(latents), latents]) if plan.guided else latents
+
+    def _vae_encode(self, images: torch.Tensor) -> torch.Tensor:
+        """Encode in fp32 when the VAE is fp16 and asks for it (force_upcast), as diffusers does."""
+        upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
+        if upcast:
+            self.vae.to(torch.float32)
+        try:
+            return self.vae.encode(images.to(self.vae.dtype)).latent_dist.mode()
+        finally:
+            if upcast:
+                self.vae.to(torch.float16)
+
+    def denoise(
+        self,
+        request: Request,
+        plan: Plan,
+        embeds: torch.Tensor,
+        image_latents: torch.Tensor,
+        generator: torch.Generator,
+        on_step: Callable[[int, int], None],
+    ) -> torch.Tensor:
+        """Run Euler from pure noise and return the final latents (1, frames, 4, h, w)."""
+        scheduler = make_scheduler("euler", self.scheduler_config)
+        scheduler.set_timesteps(request.steps, device=self.device)
+        shape = (
+            1,
+            request.num_frames,
+            self.vae.config.latent_channels,
+            request.height // self.vae_scale,
+            request.width // self.vae_scale,
+        )
+        latents = cpu_randn(shape, generator, self.device, self.dtype) * scheduler.init_noise_sigma
+        scale = plan.guidance.to(self.device, self.dtype).view(1, -1, 1, 1, 1)
+        vectors = plan.vectors.to(self.device)
+        timesteps = scheduler.timesteps
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([latents] * 2) if plan.guided else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            model_input = torch.cat([model_input, image_latents], dim=2)
+            prediction = self.predict(model_input, t, embeds, vectors)
+            if plan.guided:
+                uncond, cond = prediction.chunk(2)
+                prediction = uncond + scale * (cond - uncond)
+            latents = scheduler.step(prediction, t, latents, return_dict=False)[0]
+            on_step(i + 1, len(timesteps))
+        return latents
+
+    def predict(
+        self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, vectors: torch.Tensor
+    ) -> torch.Tensor:
+        """One UNet call: the stock forward for one vector per video, the per-frame path for SV3D_p."""
+        if self.layout.per_frame:
+            return unet_with_frame_vectors(self.unet, model_input, t, embeds, vectors, self.layout.widths)
+        added = vectors.to(self.dtype).repeat(len(model_input), 1)
+        return self.unet(model_input, t, encoder_hidden_states=embeds, added_time_ids=added).sample
+
+    def decode(self, latents: torch.Tensor, chunk: int) -> tuple[np.ndarray, int]:
+        """VAE-decode ``chunk`` frames at a time; returns float frames (frames, H, W, 3) in [0, 1]
+        and the chunk size that fitted in memory.
+
+        The temporal decoder mixes the frames of one chunk, so the chunking is part of the result.
+        """
+        flat = latents[0] / self.vae.config.scaling_factor
+        temporal = isinstance(self.vae, AutoencoderKLTemporalDecoder)
+
+        def decode(part: torch.Tensor) -> torch.Tensor:
+            extra = {"num_frames": len(part)} if temporal else {}
+            return self.vae.decode(part, **extra).sample
+
+        images, chunk = decode_in_chunks(decode, flat, chunk)
+        images = (images.float() / 2 + 0.5).clamp(0, 1)
+        return images.permute(0, 2, 3, 1).cpu().numpy(), chunk
+
+
+def _vae_class(folder: Path) -> type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]:
+    name = json.loads((folder / "vae" / "config.json").read_text())["_class_name"]
+    try:
+        return VAE_CLASSES[name]
+    except KeyError:
+        raise UserError(
+            f"model: {folder} has a {name} VAE; the SVD family takes {', '.join(VAE_CLASSES)}"
+        ) from None
+
+
+def _clip_normalisation(folder: Path) -> tuple[list[float], list[float]]:
+    """The image encoder's normalisation from feature_extractor/preprocessor_config.json.
+
+    Read directly: SVD hands CLIP an already resized tensor, so only mean and std are used, and the
+    image processor class would need torchvision for nothing else.
+    """
+    path = folder / "feature_extractor" / "preprocessor_config.json"
+    config = json.loads(path.read_text()) if path.is_file() else {}
+    return config.get("image_mean", OPENAI_CLIP_MEAN), config.get("image_std", OPENAI_CLIP_STD)

@@ -1,0 +1,206 @@
+"""The UNet3D family: ModelScope text-to-video and its Zeroscope fine-tunes.
+
+The denoising loop is ours; diffusers supplies the model classes and schedulers. With DDIM
+and the same seed it reproduces diffusers' (deprecated) TextToVideoSDPipeline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.decoding import decode_in_chunks
+from videogen.request import Request
+from videogen.sampling.noisy_seeding import FramePin, seeding_noise, start_timesteps
+from videogen.sampling.progress import Reporter
+from videogen.sampling.schedulers import make_scheduler
+from videogen.sampling.seeds import cpu_generator, cpu_randn
+
+log = logging.getLogger(__name__)
+
+DEFAULT_DECODE_CHUNK = 8
+
+
+class UNet3DEngine:
+    """Loaded ModelScope-style components on one device, ready to generate many videos."""
+
+    family = "unet3d"
+
+    def __init__(
+        self,
+        tokenizer: CLIPTokenizer,
+        text_encoder: CLIPTextModel,
+        unet: UNet3DConditionModel,
+        vae: AutoencoderKL,
+        scheduler_config: dict,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        self.unet = unet
+        self.vae = vae
+        self.scheduler_config = scheduler_config
+        self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+
+    @classmethod
+    def load(
+        cls, folder: Path, device: torch.device, dtype: torch.dtype, variant: str | None
+    ) -> UNet3DEngine:
+        """Load every component of a diffusers-layout folder onto ``device`` in ``dtype``."""
+        common = {"torch_dtype": dtype, "variant": variant}
+        tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
+        text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **common)
+        unet = UNet3DConditionModel.from_pretrained(folder, subfolder="unet", **common)
+        vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", **common)
+        scheduler_config = DDIMScheduler.load_config(folder, subfolder="scheduler")
+        for module in (text_encoder, unet, vae):
+            module.to(device).eval().requires_grad_(False)
+        return cls(tokenizer, text_encoder, unet, vae, dict(scheduler_config))
+
+    @property
+    def device(self) -> torch.device:
+        return self.unet.device
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.unet.dtype
+
+    @torch.inference_mode()
+    def generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None
+    ) -> list[GeneratedVideo]:
+        """Generate one video per seed for a resolved request, from noise or from an image/video."""
+        inputs = inputs or Inputs()
+        report("encode")
+        started = time.perf_counter()
+        guided = request.guidance > 1.0
+        embeds = self.encode_prompt(request.prompt, request.negative_prompt if guided else None, guided)
+        encode_seconds = time.perf_counter() - started
+        videos = []
+        for index, seed in enumerate(seeds):
+            start = time.perf_counter()
+            generator = cpu_generator(seed)
+            scheduler = make_scheduler(request.scheduler, self.scheduler_config)
+            scheduler.set_timesteps(request.steps, device=self.device)
+            if inputs.image is not None or inputs.video is not None:
+                latents, timesteps, pin = self.seed_latents(request, inputs, scheduler, generator)
+            else:
+                latents, timesteps, pin = (
+                    self.noise_latents(request, scheduler, generator),
+                    scheduler.timesteps,
+                    None,
+                )
+            on_step = partial(report, "denoise", index)
+            latents = self.denoise(latents, timesteps, scheduler, embeds, request.guidance, on_step, pin)
+            denoised = time.perf_counter()
+            report("decode", index)
+            frames, chunk_used = self.decode(latents, request.decode_chunk_size or DEFAULT_DECODE_CHUNK)
+            timings = {
+                "encode_s": encode_seconds,
+                "denoise_s": denoised - start,
+                "decode_s": time.perf_counter() - denoised,
+            }
+            record = {
+                "unet_evaluations": len(timesteps) * (2 if guided else 1),
+                "denoising_steps": len(timesteps),
+                "decode_chunk_size": chunk_used,
+            }
+            videos.append(GeneratedVideo(frames=frames[0], seed=seed, timings=timings, record=record))
+        return videos
+
+    def encode_prompt(self, prompt: str, negative_prompt: str | None, guided: bool) -> torch.Tensor:
+        """CLIP text embeddings, with the negative (or empty) prompt first when guidance is on."""
+        texts = [negative_prompt or "", prompt] if guided else [prompt]
+        max_length = self.tokenizer.model_max_length
+        ids = self.tokenizer(
+            texts, padding="max_length", max_length=max_length, truncation=True, return_tensors="pt"
+        )
+        full = self.tokenizer(texts, padding="longest", return_tensors="pt").input_ids
+        if full.shape[-1] > max_length:
+            log.warning("the prompt is longer than CLIP's %d tokens; the rest is ignored", max_length)
+        embeds = self.text_encoder(ids.input_ids.to(self.device))[0]
+        return embeds.to(self.dtype)
+
+    def latent_shape(self, request: Request) -> tuple[int, int, int, int, int]:
+        """(batch, channels, frames, h, w) of one video's latents."""
+        h, w = request.height // self.vae_scale, request.width // self.vae_scale
+        return (1, self.unet.config.in_channels, request.num_frames, h, w)
+
+    def noise_latents(self, request: Request, scheduler, generator: torch.Generator) -> torch.Tensor:
+        """Pure-noise starting latents for text to video."""
+        noise = cpu_randn(self.latent_shape(request), generator, self.device, self.dtype)
+        return noise * scheduler.init_noise_sigma
+
+    def seed_latents(
+        self, request: Request, inputs: Inputs, scheduler, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor, FramePin | None]:
+        """Starting latents from an image or video, noised to the step ``strength`` selects.
+
+        The random draws (VAE posterior sample, then the noise) follow diffusers'
+        VideoToVideoSDPipeline, so ``--video`` with independent noise reproduces it.
+        """
+        if inputs.video is not None:
+            clean = self.encode_frames(inputs.video, generator)
+        else:
+            clean = self.encode_frames(np.asarray(inputs.image)[None], generator)
+            clean = clean.expand(request.num_frames, -1, -1, -1)
+        timesteps = start_timesteps(scheduler, request.steps, request.strength)
+        noise = seeding_noise(
+            tuple(clean.shape), request.noise_mode, request.noise_mix, generator, self.device, self.dtype
+        )
+        noisy = scheduler.add_noise(clean, noise, timesteps[:1]) if len(timesteps) else clean
+        latents = noisy.permute(1, 0, 2, 3)[None].contiguous()
+        pin = FramePin(clean=clean[0], noise=noise[0]) if request.pin_first_frame else None
+        return latents, timesteps, pin
+
+    def encode_frames(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
+        """VAE latents (frames, channels, h, w) of uint8 RGB frames, scaled for the UNet."""
+        pixels = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255 * 2 - 1
+        posterior = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        return posterior.sample(generator) * self.vae.config.scaling_factor
+
+    def denoise(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        scheduler,
+        embeds: torch.Tensor,
+        guidance: float,
+        on_step: Callable[[int, int], None],
+        pin: FramePin | None = None,
+    ) -> torch.Tensor:
+        """Run the sampler over ``timesteps`` and return the final latents (1, 4, frames, h, w)."""
+        guided = embeds.shape[0] == 2
+        for i, t in enumerate(timesteps):
+            model_input = torch.cat([latents] * 2) if guided else latents
+            model_input = scheduler.scale_model_input(model_input, t)
+            noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            if guided:
+                uncond, cond = noise.chunk(2)
+                noise = uncond + guidance * (cond - uncond)
+            latents = scheduler.step(noise, t, latents, return_dict=False)[0]
+            if pin is not None:
+                pin.apply(latents, scheduler, timesteps[i + 1] if i + 1 < len(timesteps) else None)
+            on_step(i + 1, len(timesteps))
+        return latents
+
+    def decode(self, latents: torch.Tensor, chunk: int) -> tuple[np.ndarray, int]:
+        """VAE-decode latents ``chunk`` frames at a time.
+
+        Returns float frames (batch, F, H, W, 3) and the chunk size that fitted in memory.
+        """
+        batch, channels, num_frames, height, width = latents.shape
+        flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * num_frames, channels, height, width)
+        flat = flat / self.vae.config.scaling_factor
+        images, chunk = decode_in_chunks(lambda part: self.vae.decode(part).sample, flat, chunk)
+        images = (images.float() / 2 + 0.5).clamp(0, 1)
+        video = images.reshape(batch, num_frames, *images.shape[1:]).permute(0, 1, 3, 4, 2)
+        return video.cpu().numpy(), chunk

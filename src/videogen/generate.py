@@ -1,0 +1,251 @@
+"""The one front door for generation: Request in, files and a record out.
+
+Every front-end (CLI, server, compare) calls ``generate``. It resolves the model, loads (or
+reuses) the engine, runs it, and hands the frames to the media layer, which writes the files
+and a JSON sidecar per video.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from videogen import __version__
+from videogen.catalog import ModelSpec, resolve_model
+from videogen.families import ENGINES, EngineCache
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.inputs import fit_frames, load_inputs, with_video_length
+from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
+from videogen.media import slugify, to_uint8, write_outputs
+from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
+from videogen.request import Request, resolve_request
+from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
+from videogen.sampling.seeds import pick_seed, video_seeds
+
+log = logging.getLogger(__name__)
+
+LIBRARIES = ("torch", "diffusers", "transformers", "huggingface_hub", "av", "numpy", "pillow")
+
+
+@dataclass
+class VideoOutput:
+    """The files written for one video and how it was made."""
+
+    model: str
+    seed: int
+    files: dict[str, Path]
+    timings: dict[str, float]
+
+
+@dataclass
+class GenerationResult:
+    """Everything a front-end reports back after a run (upscaled videos follow the originals)."""
+
+    request: Request
+    seed: int
+    seed_was_random: bool
+    videos: list[VideoOutput] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        """A JSON-ready summary: output paths, seeds and timings."""
+        return {
+            "model": self.request.model,
+            "seed": self.seed,
+            "seed_was_random": self.seed_was_random,
+            "videos": [
+                {
+                    "model": v.model,
+                    "seed": v.seed,
+                    "files": {k: str(p) for k, p in v.files.items()},
+                    "timings": v.timings,
+                }
+                for v in self.videos
+            ],
+        }
+
+
+def generate(
+    request: Request,
+    progress: ProgressCallback | None = None,
+    cancel: CancelFlag | None = None,
+    engines: EngineCache = ENGINES,
+) -> GenerationResult:
+    """Run one request end to end and write its outputs (and, with ``upscale``, the upscaled ones)."""
+    started = time.perf_counter()
+    request = with_video_length(request, resolve_model(request.model).limits.max_frames)
+    request, spec = resolve_request(request)
+    seed, was_random = pick_seed(request.seed)
+    request = request.model_copy(update={"seed": seed})
+    report = Reporter(progress, cancel, request.num_videos)
+    inputs, input_record = load_inputs(request, spec)
+    run = _Run(request, spec, engines, report, started)
+    videos = run.generate(inputs, video_seeds(seed, request.num_videos))
+    result = GenerationResult(request=request, seed=seed, seed_was_random=was_random)
+    input_image = None if inputs.image is None else np.asarray(inputs.image)
+    result.videos = [
+        run.write(video, index, {"inputs": input_record}, input_image) for index, video in enumerate(videos)
+    ]
+    if request.upscale:
+        result.videos += [
+            _upscale(run, video, output, engines) for video, output in zip(videos, result.videos, strict=True)
+        ]
+    return result
+
+
+def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: EngineCache) -> VideoOutput:
+    """Video to video with the upscale model at its own size (the Zeroscope 576w -> XL recipe)."""
+    fields = first.request.model_dump(
+        exclude={"height", "width", "upscale", "image", "video", "pin_first_frame"}
+    )
+    fields.update(model=first.request.upscale, strength=first.request.upscale_strength, seed=video.seed)
+    fields.update(num_videos=1, fit="stretch")
+    request, spec = resolve_request(Request(**fields))
+    frames = fit_frames(to_uint8(video.frames), request)
+    run = _Run(request, spec, engines, first.report, first.started)
+    (upscaled,) = run.generate(Inputs(video=frames), [video.seed])
+    source = {"upscaled_from": {"model": first.spec.id, "file": output.files["sidecar"].name}}
+    return run.write(upscaled, 0, source)
+
+
+class _Run:
+    """One model's part of a generation: resolve device and weights, run the engine, write files."""
+
+    def __init__(
+        self, request: Request, spec: ModelSpec, engines: EngineCache, report: Reporter, started: float
+    ):
+        self.request, self.spec, self.engines, self.report, self.started = (
+            request,
+            spec,
+            engines,
+            report,
+            started,
+        )
+        self.device = resolve_device(request.device)
+        self.dtype = resolve_dtype(request.dtype, self.device)
+        self.load_seconds = 0.0
+
+    def generate(self, inputs: Inputs, seeds: list[int]) -> list[GeneratedVideo]:
+        self.report("load")
+        folder = locate_weights(self.spec, self.request.revision, self.request.variant)
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        load_started = time.perf_counter()
+        engine = self.engines.get(self.spec.family, folder, self.device, self.dtype, self.request.variant)
+        self.load_seconds = time.perf_counter() - load_started
+        return engine.generate(self.request, seeds, self.report, inputs)
+
+    def write(
+        self, video: GeneratedVideo, index: int, extra: dict, input_image: np.ndarray | None = None
+    ) -> VideoOutput:
+        """Write one video's files and sidecar (watermarked first when the request asks for it)."""
+        self.report("write", index)
+        request, spec = self.request, self.spec
+        frames, watermark = apply_watermark(to_uint8(video.frames), bool(request.watermark))
+        timings = {"load_s": self.load_seconds, **video.timings}
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+        base = f"{stamp}_{slugify(request.prompt or spec.id)}_s{video.seed}"
+        if "upscaled_from" in extra:
+            base += "_upscaled"
+        sidecar = {
+            "videogen_version": __version__,
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "request": request.model_dump(mode="json"),
+            "video_index": index,
+            "seed": video.seed,
+            "model": {
+                "id": spec.id,
+                "family": spec.family,
+                "source": spec.source,
+                "repo_id": spec.repo_id,
+                "revision": request.revision,
+                "variant": request.variant,
+            },
+            **extra,
+            "device": str(self.device),
+            "device_name": device_name(self.device),
+            "dtype": dtype_name(self.dtype),
+            "fps": request.fps,
+            "record": video.record,
+            "watermark": watermark,
+            "timings": timings,
+            "peak_memory_mb": peak_memory_mb(self.device),
+            "libraries": library_versions(),
+        }
+        write_started = time.perf_counter()
+        files = write_outputs(
+            frames,
+            request.formats,
+            Path(request.out_dir),
+            base,
+            request.fps,
+            sidecar,
+            mp4_metadata=mp4_metadata(request, spec, video.seed),
+            input_image=input_image,
+        )
+        timings["write_s"] = time.perf_counter() - write_started
+        timings["total_s"] = time.perf_counter() - self.started
+        return VideoOutput(model=spec.id, seed=video.seed, files=files, timings=timings)
+
+
+def apply_watermark(frames: np.ndarray, wanted: bool) -> tuple[np.ndarray, dict[str, object]]:
+    """Embed the invisible watermark when wanted and the frames can hold it; say what was done."""
+    if not wanted:
+        return frames, {"embedded": False, "reason": "turned off"}
+    reason = watermark_skip_reason(frames.shape[1], frames.shape[2])
+    if reason is not None:
+        log.warning(reason)
+        return frames, {"embedded": False, "reason": reason}
+    return embed_watermark(frames), {"embedded": True, "method": METHOD, "message": f"{WATERMARK_MESSAGE:#x}"}
+
+
+def device_name(device: torch.device) -> str:
+    """The accelerator's or processor's name, for the sidecar."""
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor()
+
+
+def mp4_metadata(request: Request, spec: ModelSpec, seed: int) -> dict[str, str]:
+    """The key fields, carried inside the video file itself."""
+    key_fields = {
+        "model": spec.id,
+        "seed": seed,
+        "steps": request.steps,
+        "guidance": request.guidance,
+        "scheduler": request.scheduler,
+        "num_frames": request.num_frames,
+        "fps": request.fps,
+    }
+    return {
+        "title": request.prompt or "",
+        "comment": json.dumps(key_fields, separators=(",", ":")),
+        "encoder": f"videogen {__version__}",
+    }
+
+
+def peak_memory_mb(device: torch.device) -> dict[str, float]:
+    """Peak resident memory of this process and, on CUDA, peak allocated VRAM."""
+    peak = {"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    if device.type == "cuda":
+        peak["vram"] = torch.cuda.max_memory_allocated(device) / 2**20
+    return peak
+
+
+def library_versions() -> dict[str, str]:
+    """Versions of the libraries that decide the output, for the sidecar."""
+    versions = {"python": sys.version.split()[0], "videogen": __version__}
+    for name in LIBRARIES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return versions

@@ -1,0 +1,1 @@
+"""Sampling building blocks shared by the model families: schedulers, seeds, progress."""

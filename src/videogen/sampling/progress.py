@@ -1,0 +1,56 @@
+"""Progress events and cancellation, the one callback type every engine reports through."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from videogen.errors import Cancelled
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """One denoising step done (or a stage change, with step == 0)."""
+
+    stage: str  # "load", "encode", "denoise", "decode", "write"
+    video: int  # index of the video in the batch, from 0
+    num_videos: int
+    step: int
+    total: int
+    elapsed: float  # seconds since the run started
+
+    @property
+    def eta(self) -> float | None:
+        """Seconds left in this video's denoising, from the mean step time so far."""
+        if self.stage != "denoise" or self.step == 0:
+            return None
+        return self.elapsed / self.step * (self.total - self.step)
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+class CancelFlag(Protocol):
+    """Anything with ``is_set()``, e.g. ``threading.Event``."""
+
+    def is_set(self) -> bool: ...
+
+
+class Reporter:
+    """Sends events to an optional callback and raises Cancelled when the flag is set."""
+
+    def __init__(self, callback: ProgressCallback | None, cancel: CancelFlag | None, num_videos: int) -> None:
+        self.callback = callback
+        self.cancel = cancel
+        self.num_videos = num_videos
+        self.started = time.perf_counter()
+
+    def __call__(self, stage: str, video: int = 0, step: int = 0, total: int = 0) -> None:
+        """Report, then stop if cancelled: the next step never starts once the flag is set."""
+        if self.callback is not None:
+            elapsed = time.perf_counter() - self.started
+            self.callback(ProgressEvent(stage, video, self.num_videos, step, total, elapsed))
+        if self.cancel is not None and self.cancel.is_set():
+            raise Cancelled(f"cancelled during {stage}")

@@ -1,0 +1,61 @@
+"""Which requests this server takes, and how a stored request becomes one ``generate`` can run.
+
+A job's request names models by id and inputs by upload id. ``local_request`` turns those into
+local paths when the worker runs it; ``admit`` runs the same conversion at submit time, so a
+request that cannot run is refused with a 4xx naming the field instead of failing in the queue.
+"""
+
+from __future__ import annotations
+
+from videogen.errors import FieldError
+from videogen.inputs import with_video_length
+from videogen.loading import resolve_device
+from videogen.models_dir import available_models, with_models_dir
+from videogen.request import Request, resolve_request
+from videogen.server.settings import Settings
+from videogen.server.store import JobStore, is_id
+
+#: request field -> the Settings attribute that caps it server-wide
+CAPS = {
+    "num_frames": "max_frames",
+    "height": "max_side",
+    "width": "max_side",
+    "steps": "max_steps",
+    "num_videos": "max_videos",
+}
+
+
+def local_request(request: Request, settings: Settings, store: JobStore) -> Request:
+    """The request with local model folders and upload files in place of names and upload ids."""
+    request = with_models_dir(request, settings.models_dir)
+    update: dict[str, str] = {}
+    for name in ("image", "video"):
+        upload_id = getattr(request, name)
+        if upload_id is None:
+            continue
+        upload = store.upload(upload_id) if is_id(upload_id) else None
+        if upload is None:
+            raise FieldError(name, upload_id, "not an upload id; POST the file to /v1/uploads first")
+        if upload.kind != name:
+            raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {name}")
+        update[name] = str(settings.uploads_dir / upload.stored_name)
+    return request.model_copy(update=update)
+
+
+def admit(request: Request, settings: Settings, store: JobStore) -> None:
+    """Raise FieldError unless the request can run on this server within its limits."""
+    if "out_dir" in request.model_fields_set:
+        raise FieldError("out_dir", request.out_dir, "the server decides where outputs go; leave it out")
+    models = available_models(settings.models_dir)
+    for name in ("model", "upscale"):
+        value = getattr(request, name)
+        if value is not None and value not in models:
+            raise FieldError(name, value, f"known models: {', '.join(models)} (see GET /v1/models)")
+    local = local_request(request, settings, store)
+    resolve_device(local.device)
+    local = with_video_length(local, models[request.model].limits.max_frames)
+    resolved, _ = resolve_request(local)
+    for field, setting in CAPS.items():
+        value, cap = getattr(resolved, field), getattr(settings, setting)
+        if value > cap:
+            raise FieldError(field, value, f"this server takes at most {cap} (its {setting} setting)")

@@ -1,0 +1,63 @@
+"""Server settings: where state lives, security, and server-wide limits."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/videogen`` (``~/.local/share/videogen``): the history outlives the working folder."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "videogen"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything ``create_app`` needs. ``videogen serve`` fills it from its options."""
+
+    data_dir: Path
+    #: SQLAlchemy URL; None means SQLite at ``data_dir/videogen.db``
+    database_url: str | None = None
+    #: bearer token required on every route but /healthz; None leaves the API open
+    api_key: str | None = None
+    #: local diffusers-layout models offered by folder name
+    models_dir: Path | None = None
+    #: models loaded before the server takes requests
+    preload: tuple[str, ...] = ()
+    #: queued jobs beyond this are refused with 429
+    max_queue: int = 100
+    #: runs of one job (interrupted by a crash) before it is failed instead of retried
+    max_attempts: int = 3
+    #: loaded engines kept between jobs
+    max_engines: int = 1
+    max_upload_bytes: int = 200 * 2**20
+    #: pixels of an uploaded image, or of one frame of an uploaded video
+    max_upload_pixels: int = 50_000_000
+    max_upload_frames: int = 600
+    # Server-wide caps on top of each model's own limits.
+    max_frames: int = 128
+    max_side: int = 1280
+    max_steps: int = 500
+    max_videos: int = 8
+    #: False serves the API without running jobs (tests; a process that only submits)
+    run_worker: bool = True
+    #: mount the Gradio web UI at /ui
+    ui: bool = True
+
+    @property
+    def database(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir.resolve() / 'videogen.db'}"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def outputs_dir(self) -> Path:
+        return self.data_dir / "outputs"
+
+    def job_dir(self, job_id: str) -> Path:
+        """Where one job's files go; clients never choose it."""
+        return self.outputs_dir / job_id

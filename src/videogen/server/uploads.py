@@ -1,0 +1,167 @@
+"""Uploaded images and videos, accepted only if they decode (``body_limit`` caps their size).
+
+The client's file name and content type are ignored: a file is an image if Pillow decodes it as
+one of a few plain formats, a video if PyAV finds and decodes a video stream in a known container.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+from PIL import Image, UnidentifiedImageError
+
+from videogen.server.errors import ApiError
+from videogen.server.settings import Settings
+from videogen.server.store import JobStore, UploadRow, new_id, utcnow
+
+#: Pillow format -> (content type, suffix). GIF is here for stills; an animated one is a video.
+IMAGE_FORMATS = {
+    "PNG": ("image/png", ".png"),
+    "JPEG": ("image/jpeg", ".jpg"),
+    "WEBP": ("image/webp", ".webp"),
+    "BMP": ("image/bmp", ".bmp"),
+    "TIFF": ("image/tiff", ".tiff"),
+    "GIF": ("image/gif", ".gif"),
+}
+#: one of the names of an FFmpeg demuxer -> (content type, suffix)
+VIDEO_CONTAINERS = {
+    "mp4": ("video/mp4", ".mp4"),
+    "webm": ("video/webm", ".webm"),
+    "gif": ("image/gif", ".gif"),
+    "avi": ("video/x-msvideo", ".avi"),
+}
+
+
+@dataclass(frozen=True)
+class Media:
+    kind: str  # "image" or "video"
+    content_type: str
+    suffix: str
+    width: int
+    height: int
+    frames: int
+
+
+def too_large(what: str, limit_text: str) -> ApiError:
+    return ApiError(413, f"file: {what}, more than the server's limit of {limit_text}", "file")
+
+
+def receive_upload(source: BinaryIO, filename: str, settings: Settings, store: JobStore) -> UploadRow:
+    """Store an uploaded file that decodes as an image or a video, and record it."""
+    settings.uploads_dir.mkdir(parents=True, exist_ok=True)
+    upload_id = new_id()
+    staging = settings.uploads_dir / f".{upload_id}.part"
+    try:
+        size, sha256 = _copy(source, staging, settings.max_upload_bytes)
+        media = inspect_media(staging, settings.max_upload_pixels, settings.max_upload_frames)
+        stored = settings.uploads_dir / f"{upload_id}{media.suffix}"
+        staging.replace(stored)
+    finally:
+        staging.unlink(missing_ok=True)
+    row = UploadRow(
+        id=upload_id,
+        kind=media.kind,
+        content_type=media.content_type,
+        filename=printable_name(filename),
+        stored_name=stored.name,
+        size_bytes=size,
+        width=media.width,
+        height=media.height,
+        frames=media.frames,
+        sha256=sha256,
+        created_at=utcnow(),
+    )
+    try:
+        return store.add_upload(row)
+    except BaseException:
+        stored.unlink(missing_ok=True)
+        raise
+
+
+def printable_name(filename: str) -> str:
+    """The client's file name without folders or control characters, for display only."""
+    name = "".join(char for char in Path(filename).name if char.isprintable())
+    return name[:255] or "upload"
+
+
+def _copy(source: BinaryIO, target: Path, max_bytes: int) -> tuple[int, str]:
+    """Copy with a running size check and SHA-256; returns (bytes, hex digest)."""
+    digest = hashlib.sha256()
+    size = 0
+    with target.open("wb") as out:
+        for block in iter(lambda: source.read(1 << 20), b""):
+            size += len(block)
+            if size > max_bytes:
+                raise too_large(f"the file has more than {max_bytes} bytes", f"{max_bytes} bytes")
+            digest.update(block)
+            out.write(block)
+    if size == 0:
+        raise ApiError(422, "file: the file is empty (0 bytes)", "file")
+    return size, digest.hexdigest()
+
+
+def inspect_media(path: Path, max_pixels: int, max_frames: int) -> Media:
+    """Decode the file as an image, else as a video; 415 when it is neither, 413 when too large."""
+    media = _as_image(path, max_pixels) or _as_video(path, max_pixels, max_frames)
+    if media is None:
+        raise ApiError(
+            415,
+            "file: not an image (PNG, JPEG, WebP, BMP, TIFF, GIF) or video (MP4, WebM, AVI, GIF) "
+            "that decodes; the content is checked, not the name",
+            "file",
+        )
+    return media
+
+
+def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+    if width * height > max_pixels:
+        raise too_large(f"{width}x{height} = {width * height} pixels", f"{max_pixels} pixels")
+
+
+def _as_image(path: Path, max_pixels: int) -> Media | None:
+    try:
+        with Image.open(path, formats=list(IMAGE_FORMATS)) as image:
+            if getattr(image, "n_frames", 1) > 1:
+                return None  # an animation: a video
+            _check_pixels(image.width, image.height, max_pixels)
+            image.load()
+            content_type, suffix = IMAGE_FORMATS[image.format]
+            return Media("image", content_type, suffix, image.width, image.height, 1)
+    except Image.DecompressionBombError:
+        raise too_large("the image is a decompression bomb", f"{max_pixels} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
+        return None
+
+
+def _as_video(path: Path, max_pixels: int, max_frames: int) -> Media | None:
+    try:
+        with av.open(str(path)) as container:
+            names = set(container.format.name.split(","))
+            known = [name for name in VIDEO_CONTAINERS if name in names]
+            if not known or not container.streams.video:
+                return None
+            frames, width, height = 0, 0, 0
+            for frame in container.decode(container.streams.video[0]):
+                if frames == 0:
+                    width, height = frame.width, frame.height
+                    _check_pixels(width, height, max_pixels)
+                frames += 1
+                if frames > max_frames:
+                    raise too_large(f"the video has more than {max_frames} frames", f"{max_frames} frames")
+    except (av.FFmpegError, ValueError, OSError):
+        return None
+    if frames == 0:
+        return None
+    content_type, suffix = VIDEO_CONTAINERS[known[0]]
+    return Media("video", content_type, suffix, width, height, frames)
+
+
+def remove_staging_files(settings: Settings) -> None:
+    """Drop staging files a crash left behind (complete uploads are kept: jobs refer to them)."""
+    if settings.uploads_dir.is_dir():
+        for part in settings.uploads_dir.glob(".*.part"):
+            part.unlink(missing_ok=True)

@@ -1,0 +1,181 @@
+"""The command line end to end on a tiny model: real mp4 files decoded with PyAV."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+import torch
+from PIL import Image
+from typer.testing import CliRunner
+
+from videogen.cli import app
+from videogen.families.unet3d import UNet3DEngine
+from videogen.media import to_uint8
+from videogen.request import Request, resolve_request
+from videogen.sampling.progress import Reporter
+
+runner = CliRunner()
+SMALL = ["--num-frames", "5", "--height", "48", "--width", "64", "--steps", "2", "--device", "cpu"]
+
+
+def _generate(tiny_unet3d: Path, out: Path, *args: str) -> dict:
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "a panda eating bamboo",
+            "--model",
+            str(tiny_unet3d),
+            "--out",
+            str(out),
+            "--json",
+            *args,
+        ],
+    )
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return json.loads(result.stdout)
+
+
+def test_mp4_is_h264_yuv420p_with_the_requested_frames(tiny_unet3d, tmp_path) -> None:
+    summary = _generate(tiny_unet3d, tmp_path, *SMALL, "--seed", "4", "--format", "mp4", "--format", "frames")
+    (video,) = summary["videos"]
+    with av.open(video["files"]["mp4"]) as container:
+        stream = container.streams.video[0]
+        frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(stream)]
+        assert stream.codec_context.name == "h264"
+        assert stream.codec_context.pix_fmt == "yuv420p"
+    assert len(frames) == 5 and frames[0].shape == (48, 64, 3)
+    sidecar = json.loads(Path(video["files"]["sidecar"]).read_text())
+    assert sidecar["seed"] == 4 and sidecar["request"]["num_frames"] == 5
+    assert sidecar["model"]["family"] == "unet3d" and sidecar["dtype"] == "fp32"
+    assert {"torch", "diffusers", "transformers"} <= set(sidecar["libraries"])
+    assert sidecar["peak_memory_mb"]["rss"] > 0 and sidecar["timings"]["denoise_s"] > 0
+
+
+def test_png_frames_equal_the_quantised_float_frames(tiny_unet3d, tmp_path) -> None:
+    summary = _generate(tiny_unet3d, tmp_path, *SMALL, "--seed", "9", "--format", "frames")
+    folder = Path(summary["videos"][0]["files"]["frames"])
+    pngs = np.stack([np.asarray(Image.open(p)) for p in sorted(folder.glob("*.png"))])
+    request, _ = resolve_request(
+        Request(
+            prompt="a panda eating bamboo", model=str(tiny_unet3d), num_frames=5, height=48, width=64, steps=2
+        )
+    )
+    engine = UNet3DEngine.load(tiny_unet3d, torch.device("cpu"), torch.float32, None)
+    (video,) = engine.generate(request, [9], Reporter(None, None, 1))
+    np.testing.assert_array_equal(pngs, to_uint8(video.frames))
+
+
+def test_config_file_with_flags_taking_precedence(tiny_unet3d, tmp_path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"model: {tiny_unet3d}\nsteps: 1\nseed: 1\nnum_frames: 3\nheight: 32\nwidth: 32\nfps: 12\n"
+    )
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "waves at sunset",
+            "--config",
+            str(config),
+            "--seed",
+            "3",
+            "--json",
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    sidecar = json.loads(Path(json.loads(result.stdout)["videos"][0]["files"]["sidecar"]).read_text())
+    assert sidecar["seed"] == 3
+    assert (sidecar["request"]["steps"], sidecar["request"]["num_frames"], sidecar["fps"]) == (1, 3, 12.0)
+
+
+def test_config_with_unknown_key_is_an_error(tmp_path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("prompt: waves\nframes: 8\n")
+    result = runner.invoke(app, ["generate", "--config", str(config)])
+    assert result.exit_code == 2
+    assert "frames: 8 is not allowed; unknown field" in result.stderr
+
+
+def test_random_seed_is_printed_and_batch_uses_seed_plus_k(tiny_unet3d, tmp_path) -> None:
+    result = runner.invoke(
+        app,
+        [
+            "generate",
+            "waves",
+            "--model",
+            str(tiny_unet3d),
+            "--out",
+            str(tmp_path),
+            "--json",
+            "--num-videos",
+            "2",
+            *SMALL,
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["seed_was_random"]
+    assert f"seed: {summary['seed']} (random" in result.stderr
+    assert [v["seed"] for v in summary["videos"]] == [summary["seed"], summary["seed"] + 1]
+
+
+def test_outputs_never_overwrite(tiny_unet3d, tmp_path) -> None:
+    first = _generate(tiny_unet3d, tmp_path, *SMALL, "--seed", "5")["videos"][0]["files"]["mp4"]
+    before = Path(first).read_bytes()
+    second = _generate(tiny_unet3d, tmp_path, *SMALL, "--seed", "5")["videos"][0]["files"]["mp4"]
+    assert first != second and Path(first).read_bytes() == before
+    assert len(list(tmp_path.glob("*.mp4"))) == 2
+
+
+def test_validation_error_has_no_stack_trace() -> None:
+    result = runner.invoke(app, ["generate", "waves", "--num-frames", "0", "--height", "50"])
+    assert result.exit_code == 2
+    assert "num_frames: 0 is not allowed; must be >= 1" in result.stderr
+    assert "height: 50 is not allowed; must be a positive multiple of 8" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_missing_weights_offline_fail_at_once_with_the_ways_out(tmp_path) -> None:
+    env = {**os.environ, "HF_HUB_CACHE": str(tmp_path), "HF_ENDPOINT": "http://127.0.0.1:9"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "videogen", "generate", "a panda", "--model", "modelscope-t2v", "--seed", "1"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert proc.returncode == 2
+    assert "model 'modelscope-t2v' (ali-vilab/text-to-video-ms-1.7b, revision main) is not in" in proc.stderr
+    assert "missing: model_index.json, unet/, vae/, text_encoder/, tokenizer/, scheduler/" in proc.stderr
+    assert "videogen download modelscope-t2v" in proc.stderr and "--model /path/to/" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_models_lists_the_catalog_as_not_cached() -> None:
+    result = runner.invoke(app, ["models", "--json"])
+    assert result.exit_code == 0
+    rows = {row["id"]: row for row in json.loads(result.stdout)}
+    assert {"modelscope-t2v", "zeroscope-v2-576w", "zeroscope-v2-xl"} <= set(rows)
+    assert rows["zeroscope-v2-576w"]["num_frames"] == 24 and rows["zeroscope-v2-576w"]["width"] == 576
+    assert not any(row["cached"] for row in rows.values())
+
+
+def test_download_without_network_fails_cleanly() -> None:
+    result = runner.invoke(app, ["download", "modelscope-t2v"])
+    assert result.exit_code == 2
+    assert "download of ali-vilab/text-to-video-ms-1.7b@main failed" in result.stderr
+
+
+def test_selftest_passes_offline() -> None:
+    result = runner.invoke(app, ["selftest"])
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "unet3d" in result.stdout and "ok" in result.stdout
