@@ -47,10 +47,10 @@ SCRIPT = """
     video.addEventListener("error", resolve, { once: true });
   });
   const play = (video) => video.play().catch((e) => console.warn("did not start", video.currentSrc, e.name));
+  // play() right after the seek: the players leave the paused state at once and start from 0 together.
   function restartAll() {
-    for (const video of videos) { video.pause(); video.currentTime = 0; }
+    for (const video of videos) { video.currentTime = 0; play(video); }
     toggle.textContent = "Pause all";
-    Promise.all(videos.map(ready)).then(() => videos.forEach(play));
   }
   document.getElementById("restart").addEventListener("click", restartAll);
   toggle.addEventListener("click", () => {
@@ -58,7 +58,7 @@ SCRIPT = """
     videos.forEach((video) => pause ? video.pause() : play(video));
     toggle.textContent = pause ? "Play all" : "Pause all";
   });
-  restartAll();
+  Promise.all(videos.map(ready)).then(restartAll);
 })();
 """
 
