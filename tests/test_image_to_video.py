@@ -112,7 +112,7 @@ def test_mixed_noise_shares_the_requested_part_of_the_variance() -> None:
 def test_pinned_first_frame_ends_as_the_clean_image_latent(engine, tiny_unet3d) -> None:
     (latents, timesteps, pin), scheduler, request = _start_latents(engine, tiny_unet3d, pin_first_frame=True)
     embeds = engine.encode_prompt(PROMPT, None, False)
-    final = engine.denoise(latents, timesteps, scheduler, embeds, 1.0, lambda *_: None, pin)
+    final, _ = engine.denoise(latents, timesteps, scheduler, embeds, request, lambda *_: None, pin)
     torch.testing.assert_close(final[0, :, 0], pin.clean, rtol=0, atol=0)
     assert (final[0, :, 1] - pin.clean).abs().max() > 1e-3
 

@@ -38,7 +38,6 @@ class Defaults:
     noise_aug_strength: float | None = None
     min_guidance: float | None = None
     max_guidance: float | None = None
-    decode_chunk_size: int | None = None
     watermark: bool = False
     # SV3D
     image_frame_ratio: float | None = None
@@ -109,7 +108,6 @@ _SVD = Defaults(
     noise_aug_strength=0.02,
     min_guidance=1.0,
     max_guidance=2.5,
-    decode_chunk_size=14,
     watermark=True,
 )
 _SVD_XT = replace(_SVD, num_frames=25, steps=30, min_guidance=1.5, max_guidance=3.0, guidance=3.0)

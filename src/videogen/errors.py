@@ -30,3 +30,20 @@ class WeightsMissingError(UserError):
 
 class Cancelled(Exception):  # noqa: N818 - reads better at raise sites than CancelledError
     """Raised inside an engine when the caller's cancel flag is set between steps."""
+
+
+#: how torch words an allocation failure on CUDA/MPS ("out of memory") and on the CPU
+OUT_OF_MEMORY_WORDS = ("out of memory", "not enough memory", "can't allocate memory")
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether ``exc`` is an allocation failure, on any device."""
+    if isinstance(exc, (MemoryError, *_torch_oom_types())):
+        return True
+    return isinstance(exc, RuntimeError) and any(words in str(exc).lower() for words in OUT_OF_MEMORY_WORDS)
+
+
+def _torch_oom_types() -> tuple[type[BaseException], ...]:
+    import torch
+
+    return (torch.cuda.OutOfMemoryError,)

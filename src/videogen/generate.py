@@ -17,21 +17,25 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from videogen import __version__
 from videogen.catalog import ModelSpec, resolve_model
-from videogen.families import ENGINES, EngineCache
+from videogen.errors import FieldError
+from videogen.families import ENGINES, Engine, EngineCache
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.inputs import fit_frames, load_inputs, with_video_length
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import slugify, to_uint8, write_outputs
+from videogen.media.latents import read_latents
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
-from videogen.request import Request, resolve_request
+from videogen.request import Request, parse_request, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
 from videogen.sampling.seeds import pick_seed, video_seeds
+from videogen.speedups import Speedups
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +107,32 @@ def generate(
     return result
 
 
+def decode_latents(
+    path: Path,
+    overrides: dict[str, Any],
+    progress: ProgressCallback | None = None,
+    engines: EngineCache = ENGINES,
+) -> GenerationResult:
+    """Decode a ``save_latents`` file again and write the video, with request fields overridden
+    (formats, out_dir, fps, decode_chunk_size, watermark, device, dtype)."""
+    started = time.perf_counter()
+    tensors, sidecar = read_latents(path)
+    fields = {**sidecar["request"], **overrides, "save_latents": False}
+    request, spec = resolve_request(parse_request(fields))
+    report = Reporter(progress, None, 1)
+    run = _Run(request, spec, engines, report, started)
+    engine = run.engine()
+    report("decode")
+    decode_started = time.perf_counter()
+    frames, chunk = engine.decode_saved(tensors, request.decode_chunk_size)
+    record = {**sidecar.get("record", {}), "decode_chunk_size": chunk}
+    timings = {"decode_s": time.perf_counter() - decode_started}
+    video = GeneratedVideo(frames=frames, seed=sidecar["seed"], timings=timings, record=record)
+    output = run.write(video, 0, {"decoded_from": Path(path).name})
+    result = GenerationResult(request=request, seed=video.seed, seed_was_random=False, videos=[output])
+    return result
+
+
 def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: EngineCache) -> VideoOutput:
     """Video to video with the upscale model at its own size (the Zeroscope 576w -> XL recipe)."""
     fields = first.request.model_dump(
@@ -133,17 +163,26 @@ class _Run:
         )
         self.device = resolve_device(request.device)
         self.dtype = resolve_dtype(request.dtype, self.device)
+        if request.offload is not None and self.device.type != "cuda":
+            raise FieldError("offload", request.offload, f"offloading needs a CUDA device, not {self.device}")
+        self.speedups = Speedups(compile=request.compile, offload=request.offload)
         self.load_seconds = 0.0
 
-    def generate(self, inputs: Inputs, seeds: list[int]) -> list[GeneratedVideo]:
+    def engine(self) -> Engine:
+        """The loaded (or cached) engine for this run's model, device, dtype and speedups."""
         self.report("load")
         folder = locate_weights(self.spec, self.request.revision, self.request.variant)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         load_started = time.perf_counter()
-        engine = self.engines.get(self.spec.family, folder, self.device, self.dtype, self.request.variant)
+        engine = self.engines.get(
+            self.spec.family, folder, self.device, self.dtype, self.request.variant, self.speedups
+        )
         self.load_seconds = time.perf_counter() - load_started
-        return engine.generate(self.request, seeds, self.report, inputs)
+        return engine
+
+    def generate(self, inputs: Inputs, seeds: list[int]) -> list[GeneratedVideo]:
+        return self.engine().generate(self.request, seeds, self.report, inputs)
 
     def write(
         self, video: GeneratedVideo, index: int, extra: dict, input_image: np.ndarray | None = None
@@ -192,6 +231,7 @@ class _Run:
             sidecar,
             mp4_metadata=mp4_metadata(request, spec, video.seed),
             input_image=input_image,
+            latents=video.latents,
         )
         timings["write_s"] = time.perf_counter() - write_started
         timings["total_s"] = time.perf_counter() - self.started

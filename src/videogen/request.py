@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError
+from videogen.sampling.presets import preset_fields
 
 Scheduler = Literal["ddim", "dpm++", "euler", "unipc"]
 Format = Literal["mp4", "webm", "gif", "frames"]
@@ -24,6 +25,8 @@ DType = Literal["auto", "fp32", "fp16", "bf16"]
 NoiseMode = Literal["independent", "shared", "mixed"]
 Fit = Literal["crop", "pad", "stretch"]
 CameraPath = Literal["orbit", "wave", "spiral", "front-back"]
+Preset = Literal["quality", "balanced", "fast"]
+Offload = Literal["model", "sequential"]
 SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
 log = logging.getLogger(__name__)
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -84,6 +87,13 @@ class Request(BaseModel):
     device: Device = "auto"
     dtype: DType = "auto"
     decode_chunk_size: int | None = Field(default=None, ge=1)
+    offload: Offload | None = None
+    compile: bool = False
+    save_latents: bool = False
+    # fast sampling (recorded in the sidecar like every field)
+    preset: Preset | None = None
+    cache_interval: int | None = Field(default=None, ge=1, le=50)
+    guidance_end: float | None = Field(default=None, ge=0, le=1)
 
     @field_validator("height", "width")
     @classmethod
@@ -162,8 +172,14 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     """
     spec = resolve_model(request.model)
     d = spec.defaults
+    preset = preset_fields(request.preset, spec.family)
+    request = request.model_copy(
+        update={name: value for name, value in preset.items() if getattr(request, name) is None}
+    )
     filled = request.model_copy(
         update={
+            "cache_interval": request.cache_interval or 1,
+            "guidance_end": 1.0 if request.guidance_end is None else request.guidance_end,
             "num_frames": request.num_frames or d.num_frames,
             "height": request.height or d.height,
             "width": request.width or d.width,
@@ -175,7 +191,6 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
             "variant": request.variant or spec.variant,
             "strength": request.strength or (d.strength if request.image or request.video else None),
             "watermark": d.watermark if request.watermark is None else request.watermark,
-            "decode_chunk_size": request.decode_chunk_size or d.decode_chunk_size,
         }
     )
     if spec.family == "svd":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import torch
 from PIL import Image
 
 
@@ -16,6 +17,9 @@ class GeneratedVideo:
     seed: int
     timings: dict[str, float] = field(default_factory=dict)
     record: dict[str, object] = field(default_factory=dict)
+    #: what the engine's ``decode_saved`` needs to decode the video again ("latents", on the CPU, and
+    #: family extras), when the request asks to keep it (``save_latents``)
+    latents: dict[str, torch.Tensor] | None = None
 
 
 @dataclass

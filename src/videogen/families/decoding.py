@@ -1,19 +1,73 @@
-"""VAE decoding in chunks of frames, with a retry at a smaller chunk on out-of-memory.
+"""VAE decoding in chunks of frames: a chunk sized to the free memory, and a retry on out-of-memory.
 
-Decoding is the step most likely to run out of GPU memory (an SVD-XT decode costs more than a
-whole guided denoising step), and it comes last: losing the run there wastes every step before it.
-So an out-of-memory error halves the chunk and decodes the remaining frames from the latents
-already computed.
+Decoding is the step most likely to run out of memory (an SVD-XT decode costs more than a whole
+guided denoising step), and it comes last: losing the run there wastes every step before it. So the
+chunk is sized from the memory that is free, and an out-of-memory error still halves it and decodes
+the remaining frames from the latents already computed.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from torch import nn
+
+from videogen.errors import is_out_of_memory
 
 log = logging.getLogger(__name__)
+
+#: Peak activation bytes of a decode per output pixel and frame, fp32, by VAE class: measured on the
+#: full-size SD/SVD VAEs on the CPU (``videogen bench --decode-only`` repeats it; see BENCHMARKS.md).
+DECODE_BYTES_PER_PIXEL = {"AutoencoderKL": 2700, "AutoencoderKLTemporalDecoder": 3700}
+#: ... plus about this much whatever the size
+DECODE_FIXED_BYTES = 160 * 2**20
+#: share of the free memory a decode may plan to use (allocators fragment; other work goes on)
+MEMORY_SHARE = 0.7
+MEMINFO = Path("/proc/meminfo")
+
+
+def free_memory(device: torch.device) -> int | None:
+    """Bytes free for a new allocation on ``device``: CUDA's free memory, else the system's available
+    memory (None where neither can be read)."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if MEMINFO.exists():
+        for line in MEMINFO.read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    return None
+
+
+def decode_bytes(vae: nn.Module, frames: int, height: int, width: int, dtype: torch.dtype) -> int:
+    """Estimated peak memory of decoding ``frames`` frames of ``height`` x ``width`` pixels at once."""
+    per_pixel = DECODE_BYTES_PER_PIXEL.get(type(vae).__name__, max(DECODE_BYTES_PER_PIXEL.values()))
+    scale = torch.finfo(dtype).bits / 32
+    return int(DECODE_FIXED_BYTES + per_pixel * scale * frames * height * width)
+
+
+def fitting_chunk(
+    vae: nn.Module,
+    num_frames: int,
+    height: int,
+    width: int,
+    dtype: torch.dtype,
+    device: torch.device,
+    cap: int | None = None,
+    budget: int | None = None,
+) -> int:
+    """The most frames (at most ``cap``) whose decode fits in ``budget`` bytes (default: a share of
+    the free memory); at least 1."""
+    if budget is None:
+        free = free_memory(device)
+        if free is None:
+            return min(num_frames, cap or num_frames)
+        budget = int(free * MEMORY_SHARE)
+    per_frame = decode_bytes(vae, 1, height, width, dtype) - DECODE_FIXED_BYTES
+    fits = (budget - DECODE_FIXED_BYTES) // max(per_frame, 1)
+    return int(max(1, min(num_frames, cap or num_frames, fits)))
 
 
 def decode_in_chunks(
@@ -29,8 +83,8 @@ def decode_in_chunks(
         part = latents[start : start + chunk]
         try:
             parts.append(decode(part))
-        except torch.cuda.OutOfMemoryError:
-            if chunk == 1:
+        except Exception as exc:
+            if not is_out_of_memory(exc) or chunk == 1:
                 raise
             chunk = max(1, chunk // 2)
             if torch.cuda.is_available():

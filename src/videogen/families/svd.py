@@ -14,6 +14,7 @@ decoder, so the VAE may be an AutoencoderKL as well as SVD's AutoencoderKLTempor
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -37,19 +38,23 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from videogen.errors import FieldError, UserError
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.families.decoding import decode_in_chunks
+from videogen.families.decoding import decode_in_chunks, fitting_chunk
 from videogen.families.sv3d_camera import model_angles, orbit_angles
 from videogen.request import Request
-from videogen.sampling.guidance import linear_guidance, triangle_guidance
+from videogen.sampling.deepcache import DeepCache
+from videogen.sampling.guidance import guided_steps, linear_guidance, triangle_guidance
 from videogen.sampling.progress import Reporter
 from videogen.sampling.schedulers import make_scheduler
 from videogen.sampling.seeds import cpu_generator, cpu_randn
+from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
 
-#: Frames the VAE decodes at once when the request leaves decode_chunk_size out. The temporal
-#: decoder's memory grows with the chunk; out-of-memory at decode is these models' most common failure.
-DEFAULT_DECODE_CHUNK = 8
+#: Frames the VAE decodes at once when the request leaves decode_chunk_size out and memory allows:
+#: Stability's decoding_t. The temporal decoder mixes the frames of a chunk, so the chunk is part of
+#: the result; a smaller one is taken (and said) only when 14 frames would not fit in free memory.
+DEFAULT_DECODE_CHUNK = 14
 #: SV3D's noise augmentation of the conditioning image, fixed by the sampling script.
 SV3D_COND_AUG = 1e-5
+log = logging.getLogger(__name__)
 VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]] = {
     "AutoencoderKLTemporalDecoder": AutoencoderKLTemporalDecoder,
     "AutoencoderKL": AutoencoderKL,
@@ -206,7 +211,7 @@ class Plan:
     guidance: torch.Tensor  # (frames,)
     guided: bool  # False when guidance is 1 everywhere: the conditional prediction alone, one branch
     noise_aug: float
-    decode_chunk_size: int
+    decode_chunk_size: int | None  # None: the most that fits, up to DEFAULT_DECODE_CHUNK
     record: dict[str, object]
 
 
@@ -230,6 +235,8 @@ class SVDEngine:
         unet: UNetSpatioTemporalConditionModel,
         vae: AutoencoderKL | AutoencoderKLTemporalDecoder,
         scheduler_config: dict,
+        device: torch.device,
+        speedups: Speedups,
     ) -> None:
         self.image_encoder = image_encoder
         self.clip_mean = torch.tensor(clip_mean, dtype=torch.float32).view(1, 3, 1, 1)
@@ -239,10 +246,21 @@ class SVDEngine:
         self.scheduler_config = scheduler_config
         self.layout = vector_layout(unet.config)
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.device = device
+        self.dtype = unet.dtype
+        self.speedups = speedups
+        self.applied = prepare_modules([image_encoder, unet, vae], unet, device, speedups)
 
     @classmethod
-    def load(cls, folder: Path, device: torch.device, dtype: torch.dtype, variant: str | None) -> SVDEngine:
-        """Load every component of an SVD-layout folder onto ``device`` in ``dtype``."""
+    def load(
+        cls,
+        folder: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        variant: str | None,
+        speedups: Speedups = DEFAULT_SPEEDUPS,
+    ) -> SVDEngine:
+        """Load every component of an SVD-layout folder to run on ``device`` in ``dtype``."""
         folder = Path(folder)
         common = {"torch_dtype": dtype, "variant": variant}
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(
@@ -252,19 +270,8 @@ class SVDEngine:
         vae = _vae_class(folder).from_pretrained(folder, subfolder="vae", **common)
         scheduler_config = EulerDiscreteScheduler.load_config(folder, subfolder="scheduler")
         mean, std = _clip_normalisation(folder)
-        for module in (image_encoder, unet, vae):
-            module.to(device).eval().requires_grad_(False)
-        return cls(image_encoder, mean, std, unet, vae, dict(scheduler_config))
+        return cls(image_encoder, mean, std, unet, vae, dict(scheduler_config), device, speedups)
 
-    @property
-    def device(self) -> torch.device:
-        return self.unet.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.unet.dtype
-
-    @torch.inference_mode()
     def generate(
         self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs
     ) -> list[GeneratedVideo]:
@@ -275,6 +282,12 @@ class SVDEngine:
         Each video draws, from a CPU generator seeded with its seed, first the noise that augments the
         conditioning image, then the initial latents: the order of diffusers' pipeline, so both agree.
         """
+        with self.speedups.running():
+            return self._generate(request, seeds, report, inputs)
+
+    def _generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs
+    ) -> list[GeneratedVideo]:
         plan = self.plan(request)
         pixels = self._input_pixels(request, inputs)
         report("encode")
@@ -287,7 +300,7 @@ class SVDEngine:
             generator = cpu_generator(seed)
             image_latents = self.encode_latents(pixels, plan, request.num_frames, generator)
             encoded = time.perf_counter()
-            latents = self.denoise(
+            latents, cache = self.denoise(
                 request,
                 plan,
                 embeds,
@@ -297,16 +310,20 @@ class SVDEngine:
             )
             denoised = time.perf_counter()
             report("decode", index)
-            frames, chunk_used = self.decode(latents, plan.decode_chunk_size)
-            if self.layout.kind != "svd":
-                frames[-1] = ((pixels[0] + 1) / 2).permute(1, 2, 0).numpy()
+            input_view = pixels[0] if self.layout.kind != "svd" else None
+            frames, chunk_used = self.decode(latents, plan.decode_chunk_size, input_view)
             timings = {
                 "encode_s": clip_seconds + encoded - start,
                 "denoise_s": denoised - encoded,
                 "decode_s": time.perf_counter() - denoised,
             }
-            record = {**plan.record, "decode_chunk_size": chunk_used}
-            videos.append(GeneratedVideo(frames=frames, seed=seed, timings=timings, record=record))
+            record = {**plan.record, **cache.record(), "decode_chunk_size": chunk_used}
+            kept = None
+            if request.save_latents:
+                kept = {"latents": latents.cpu()} | ({} if input_view is None else {"input_view": input_view})
+            videos.append(
+                GeneratedVideo(frames=frames, seed=seed, timings=timings, record=record, latents=kept)
+            )
         return videos
 
     def plan(self, request: Request) -> Plan:
@@ -330,18 +347,18 @@ class SVDEngine:
             rows, noise_aug, record = self._sv3d_vectors(request)
             guidance = triangle_guidance(minimum, maximum, num_frames)
         guided = bool((guidance != 1).any())
-        chunk = request.decode_chunk_size or DEFAULT_DECODE_CHUNK
+        steps = _resolved(request, "steps")
         record |= {
             "variant": self.layout.kind,
             "scheduler": "euler",
             "min_guidance": minimum,
             "max_guidance": maximum,
             "guided": guided,
-            "unet_evaluations": _resolved(request, "steps") * (2 if guided else 1),
-            "decode_chunk_size": chunk,
+            "guided_steps": guided_steps(steps, _resolved(request, "guidance_end")) if guided else 0,
+            "speedups": self.applied,
         }
         vectors = torch.tensor(rows, dtype=torch.float32)
-        return Plan(vectors, guidance, guided, noise_aug, chunk, record)
+        return Plan(vectors, guidance, guided, noise_aug, request.decode_chunk_size, record)
 
     @staticmethod
     def _svd_vector(request: Request) -> tuple[list[list[float]], float, dict[str, object]]:
@@ -413,8 +430,14 @@ class SVDEngine:
         image_latents: torch.Tensor,
         generator: torch.Generator,
         on_step: Callable[[int, int], None],
-    ) -> torch.Tensor:
-        """Run Euler from pure noise and return the final latents (1, frames, 4, h, w)."""
+    ) -> tuple[torch.Tensor, DeepCache]:
+        """Run Euler from pure noise; return the final latents (1, frames, 4, h, w) and the feature
+        cache, which counted the UNet evaluations.
+
+        When guided, ``embeds`` and ``image_latents`` hold [unconditional, conditional]; steps after
+        the first ``guided_steps`` use the conditional half alone (``guidance_end``). Every
+        ``cache_interval``-th step runs the whole UNet, the others its shallow path (DeepCache).
+        """
         scheduler = make_scheduler("euler", self.scheduler_config)
         scheduler.set_timesteps(request.steps, device=self.device)
         shape = (
@@ -428,17 +451,23 @@ class SVDEngine:
         scale = plan.guidance.to(self.device, self.dtype).view(1, -1, 1, 1, 1)
         vectors = plan.vectors.to(self.device)
         timesteps = scheduler.timesteps
+        with_guidance = guided_steps(len(timesteps), request.guidance_end) if plan.guided else 0
+        cache = DeepCache(self.unet, _resolved(request, "cache_interval"))
         for i, t in enumerate(timesteps):
-            model_input = torch.cat([latents] * 2) if plan.guided else latents
+            guided = i < with_guidance
+            model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            model_input = torch.cat([model_input, image_latents], dim=2)
-            prediction = self.predict(model_input, t, embeds, vectors)
-            if plan.guided:
+            conditioning = image_latents if guided or not plan.guided else image_latents[1:]
+            model_input = torch.cat([model_input, conditioning], dim=2)
+            context = embeds if guided or not plan.guided else embeds[1:]
+            with cache.step(i, len(model_input)):
+                prediction = self.predict(model_input, t, context, vectors)
+            if guided:
                 uncond, cond = prediction.chunk(2)
                 prediction = uncond + scale * (cond - uncond)
             latents = scheduler.step(prediction, t, latents, return_dict=False)[0]
             on_step(i + 1, len(timesteps))
-        return latents
+        return latents, cache
 
     def predict(
         self, model_input: torch.Tensor, t: torch.Tensor, embeds: torch.Tensor, vectors: torch.Tensor
@@ -449,14 +478,33 @@ class SVDEngine:
         added = vectors.to(self.dtype).repeat(len(model_input), 1)
         return self.unet(model_input, t, encoder_hidden_states=embeds, added_time_ids=added).sample
 
-    def decode(self, latents: torch.Tensor, chunk: int) -> tuple[np.ndarray, int]:
+    def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]:
+        """Decode latents kept by ``save_latents``: frames (F, H, W, 3) and the chunk size used."""
+        return self.decode(saved["latents"], chunk, saved.get("input_view"))
+
+    def decode(
+        self, latents: torch.Tensor, chunk: int | None, input_view: torch.Tensor | None = None
+    ) -> tuple[np.ndarray, int]:
         """VAE-decode ``chunk`` frames at a time; returns float frames (frames, H, W, 3) in [0, 1]
         and the chunk size that fitted in memory.
 
-        The temporal decoder mixes the frames of one chunk, so the chunking is part of the result.
+        The temporal decoder mixes the frames of one chunk, so the chunking is part of the result:
+        None takes DEFAULT_DECODE_CHUNK, or fewer (with a warning) when that would not fit. SV3D's
+        last frame becomes ``input_view`` (the prepared input, (3, H, W) in [-1, 1]).
         """
-        flat = latents[0] / self.vae.config.scaling_factor
+        flat = latents[0].to(self.device, self.dtype) / self.vae.config.scaling_factor
         temporal = isinstance(self.vae, AutoencoderKLTemporalDecoder)
+        if chunk is None:
+            height, width = (side * self.vae_scale for side in flat.shape[-2:])
+            cap = min(DEFAULT_DECODE_CHUNK, len(flat))
+            chunk = fitting_chunk(self.vae, len(flat), height, width, self.dtype, self.device, cap=cap)
+            if chunk < cap and temporal:
+                log.warning(
+                    "decode_chunk_size %d (not %d) to fit in free memory; the temporal decoder's result "
+                    "depends on it: pass --decode-chunk-size to fix it",
+                    chunk,
+                    cap,
+                )
 
         def decode(part: torch.Tensor) -> torch.Tensor:
             extra = {"num_frames": len(part)} if temporal else {}
@@ -464,7 +512,10 @@ class SVDEngine:
 
         images, chunk = decode_in_chunks(decode, flat, chunk)
         images = (images.float() / 2 + 0.5).clamp(0, 1)
-        return images.permute(0, 2, 3, 1).cpu().numpy(), chunk
+        frames = images.permute(0, 2, 3, 1).cpu().numpy()
+        if input_view is not None:
+            frames[-1] = ((input_view.float().cpu() + 1) / 2).permute(1, 2, 0).numpy()
+        return frames, chunk
 
 
 def _vae_class(folder: Path) -> type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]:

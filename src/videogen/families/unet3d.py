@@ -18,16 +18,17 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.families.decoding import decode_in_chunks
+from videogen.families.decoding import decode_in_chunks, fitting_chunk
 from videogen.request import Request
+from videogen.sampling.deepcache import DeepCache
+from videogen.sampling.guidance import guided_steps
 from videogen.sampling.noisy_seeding import FramePin, seeding_noise, start_timesteps
 from videogen.sampling.progress import Reporter
 from videogen.sampling.schedulers import make_scheduler
 from videogen.sampling.seeds import cpu_generator, cpu_randn
+from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
 
 log = logging.getLogger(__name__)
-
-DEFAULT_DECODE_CHUNK = 8
 
 
 class UNet3DEngine:
@@ -42,6 +43,8 @@ class UNet3DEngine:
         unet: UNet3DConditionModel,
         vae: AutoencoderKL,
         scheduler_config: dict,
+        device: torch.device,
+        speedups: Speedups,
     ) -> None:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
@@ -49,36 +52,39 @@ class UNet3DEngine:
         self.vae = vae
         self.scheduler_config = scheduler_config
         self.vae_scale = 2 ** (len(vae.config.block_out_channels) - 1)
+        self.device = device
+        self.dtype = unet.dtype
+        self.speedups = speedups
+        self.applied = prepare_modules([text_encoder, unet, vae], unet, device, speedups)
 
     @classmethod
     def load(
-        cls, folder: Path, device: torch.device, dtype: torch.dtype, variant: str | None
+        cls,
+        folder: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        variant: str | None,
+        speedups: Speedups = DEFAULT_SPEEDUPS,
     ) -> UNet3DEngine:
-        """Load every component of a diffusers-layout folder onto ``device`` in ``dtype``."""
+        """Load every component of a diffusers-layout folder to run on ``device`` in ``dtype``."""
         common = {"torch_dtype": dtype, "variant": variant}
         tokenizer = CLIPTokenizer.from_pretrained(folder, subfolder="tokenizer")
         text_encoder = CLIPTextModel.from_pretrained(folder, subfolder="text_encoder", **common)
         unet = UNet3DConditionModel.from_pretrained(folder, subfolder="unet", **common)
         vae = AutoencoderKL.from_pretrained(folder, subfolder="vae", **common)
         scheduler_config = DDIMScheduler.load_config(folder, subfolder="scheduler")
-        for module in (text_encoder, unet, vae):
-            module.to(device).eval().requires_grad_(False)
-        return cls(tokenizer, text_encoder, unet, vae, dict(scheduler_config))
+        return cls(tokenizer, text_encoder, unet, vae, dict(scheduler_config), device, speedups)
 
-    @property
-    def device(self) -> torch.device:
-        return self.unet.device
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return self.unet.dtype
-
-    @torch.inference_mode()
     def generate(
         self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None
     ) -> list[GeneratedVideo]:
         """Generate one video per seed for a resolved request, from noise or from an image/video."""
-        inputs = inputs or Inputs()
+        with self.speedups.running():
+            return self._generate(request, seeds, report, inputs or Inputs())
+
+    def _generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs
+    ) -> list[GeneratedVideo]:
         report("encode")
         started = time.perf_counter()
         guided = request.guidance > 1.0
@@ -99,21 +105,26 @@ class UNet3DEngine:
                     None,
                 )
             on_step = partial(report, "denoise", index)
-            latents = self.denoise(latents, timesteps, scheduler, embeds, request.guidance, on_step, pin)
+            latents, cache = self.denoise(latents, timesteps, scheduler, embeds, request, on_step, pin)
             denoised = time.perf_counter()
             report("decode", index)
-            frames, chunk_used = self.decode(latents, request.decode_chunk_size or DEFAULT_DECODE_CHUNK)
+            frames, chunk_used = self.decode(latents, request.decode_chunk_size)
             timings = {
                 "encode_s": encode_seconds,
                 "denoise_s": denoised - start,
                 "decode_s": time.perf_counter() - denoised,
             }
             record = {
-                "unet_evaluations": len(timesteps) * (2 if guided else 1),
+                **cache.record(),
                 "denoising_steps": len(timesteps),
+                "guided_steps": guided_steps(len(timesteps), request.guidance_end) if guided else 0,
                 "decode_chunk_size": chunk_used,
+                "speedups": self.applied,
             }
-            videos.append(GeneratedVideo(frames=frames[0], seed=seed, timings=timings, record=record))
+            kept = {"latents": latents.cpu()} if request.save_latents else None
+            videos.append(
+                GeneratedVideo(frames=frames[0], seed=seed, timings=timings, record=record, latents=kept)
+            )
         return videos
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None, guided: bool) -> torch.Tensor:
@@ -173,33 +184,52 @@ class UNet3DEngine:
         timesteps: torch.Tensor,
         scheduler,
         embeds: torch.Tensor,
-        guidance: float,
+        request: Request,
         on_step: Callable[[int, int], None],
         pin: FramePin | None = None,
-    ) -> torch.Tensor:
-        """Run the sampler over ``timesteps`` and return the final latents (1, 4, frames, h, w)."""
-        guided = embeds.shape[0] == 2
+    ) -> tuple[torch.Tensor, DeepCache]:
+        """Run the sampler over ``timesteps``; return the final latents (1, 4, frames, h, w) and the
+        feature cache, which counted the UNet evaluations.
+
+        ``embeds`` holds [negative, prompt] when guided: the first ``guided_steps`` steps use both,
+        the rest the prompt alone (``guidance_end``). Every ``cache_interval``-th step runs the
+        whole UNet, the others its shallow path (DeepCache).
+        """
+        with_guidance = guided_steps(len(timesteps), request.guidance_end) if embeds.shape[0] == 2 else 0
+        cache = DeepCache(self.unet, request.cache_interval)
         for i, t in enumerate(timesteps):
+            guided = i < with_guidance
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            noise = self.unet(model_input, t, encoder_hidden_states=embeds, return_dict=False)[0]
+            context = embeds if guided else embeds[-1:]
+            with cache.step(i, len(model_input)):
+                noise = self.unet(model_input, t, encoder_hidden_states=context, return_dict=False)[0]
             if guided:
                 uncond, cond = noise.chunk(2)
-                noise = uncond + guidance * (cond - uncond)
+                noise = uncond + request.guidance * (cond - uncond)
             latents = scheduler.step(noise, t, latents, return_dict=False)[0]
             if pin is not None:
                 pin.apply(latents, scheduler, timesteps[i + 1] if i + 1 < len(timesteps) else None)
             on_step(i + 1, len(timesteps))
-        return latents
+        return latents, cache
 
-    def decode(self, latents: torch.Tensor, chunk: int) -> tuple[np.ndarray, int]:
-        """VAE-decode latents ``chunk`` frames at a time.
+    def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]:
+        """Decode latents kept by ``save_latents``: frames (F, H, W, 3) and the chunk size used."""
+        frames, chunk = self.decode(saved["latents"], chunk)
+        return frames[0], chunk
+
+    def decode(self, latents: torch.Tensor, chunk: int | None) -> tuple[np.ndarray, int]:
+        """VAE-decode latents ``chunk`` frames at a time (None: as many as fit in free memory).
 
         Returns float frames (batch, F, H, W, 3) and the chunk size that fitted in memory.
         """
+        latents = latents.to(self.device, self.dtype)
         batch, channels, num_frames, height, width = latents.shape
         flat = latents.permute(0, 2, 1, 3, 4).reshape(batch * num_frames, channels, height, width)
         flat = flat / self.vae.config.scaling_factor
+        if chunk is None:
+            side = self.vae_scale
+            chunk = fitting_chunk(self.vae, len(flat), height * side, width * side, self.dtype, self.device)
         images, chunk = decode_in_chunks(lambda part: self.vae.decode(part).sample, flat, chunk)
         images = (images.float() / 2 + 0.5).clamp(0, 1)
         video = images.reshape(batch, num_frames, *images.shape[1:]).permute(0, 1, 3, 4, 2)

@@ -10,9 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from PIL import Image
 
 from videogen.errors import FieldError
+from videogen.media.latents import write_latents
 from videogen.media.writers import (
     FORMATS,
     remove_output,
@@ -44,6 +46,7 @@ def output_names(stem: str) -> dict[str, str]:
         "frames": f"{stem}_frames",
         "sidecar": f"{stem}.json",
         "input": f"{stem}_input.png",
+        "latents": f"{stem}.latents.safetensors",
     }
 
 
@@ -78,10 +81,12 @@ def write_outputs(
     sidecar: dict[str, Any],
     mp4_metadata: dict[str, str] | None = None,
     input_image: np.ndarray | None = None,
+    latents: dict[str, torch.Tensor] | None = None,
 ) -> dict[str, Path]:
     """Write one video in each requested format plus its sidecar ``<stem>.json``.
 
-    ``input_image`` (uint8 H,W,3), when given, is saved beside the video as ``<stem>_input.png``.
+    ``input_image`` (uint8 H,W,3), when given, is saved beside the video as ``<stem>_input.png``;
+    ``latents``, when given, as ``<stem>.latents.safetensors`` (with the sidecar inside).
 
     The sidecar is ``sidecar`` with an ``"outputs"`` key added (format -> name relative to
     ``out_dir``). Returns format -> path, plus ``"sidecar"``. If anything fails, the files of
@@ -95,7 +100,7 @@ def write_outputs(
     out_dir.mkdir(parents=True, exist_ok=True)
     stem = reserve_stem(out_dir, base)
     names = output_names(stem)
-    kinds = [*formats, "input"] if input_image is not None else formats
+    kinds = [*formats, *(["input"] if input_image is not None else []), *(["latents"] if latents else [])]
     paths = {kind: out_dir / names[kind] for kind in [*kinds, "sidecar"]}
     try:
         # Serialised before any encoding so a sidecar that is not JSON fails fast.
@@ -107,6 +112,9 @@ def write_outputs(
         if input_image is not None:
             with staged(paths["input"]) as tmp:
                 Image.fromarray(input_image).save(tmp, format="PNG")
+        if latents:
+            with staged(paths["latents"]) as tmp:
+                write_latents(tmp, latents, record)
         with staged(paths["sidecar"]) as tmp:  # replaces the empty reservation in one step
             tmp.write_text(text + "\n", encoding="utf-8")
     except BaseException:

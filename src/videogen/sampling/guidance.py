@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -15,3 +17,12 @@ def triangle_guidance(minimum: float, maximum: float, num_frames: int) -> torch.
     ``maximum`` in the middle, linear in between."""
     position = torch.linspace(0, 1, num_frames)
     return minimum + (maximum - minimum) * (1 - (2 * position - 1).abs())
+
+
+def guided_steps(steps: int, guidance_end: float) -> int:
+    """How many steps, from the first, use classifier-free guidance: ``ceil(guidance_end * steps)``.
+
+    The later steps run the conditional branch alone (one UNet evaluation instead of two): by then
+    the layout is fixed and guidance mostly sharpens details (the "CFG cut-off" trick).
+    """
+    return math.ceil(round(guidance_end * steps, 9))

@@ -16,7 +16,7 @@ from typing import Any
 
 import torch
 
-from videogen.errors import Cancelled, UserError
+from videogen.errors import Cancelled, UserError, is_out_of_memory
 from videogen.families import EngineCache
 from videogen.generate import GenerationResult, generate
 from videogen.loading import locate_weights, resolve_device, resolve_dtype
@@ -33,8 +33,6 @@ from videogen.server.store import JobRow, JobStore
 log = logging.getLogger(__name__)
 
 OUT_OF_MEMORY = "out of memory: lower decode_chunk_size, num_frames or height/width"
-#: how torch words an allocation failure on CUDA/MPS ("out of memory") and on the CPU
-OOM_WORDS = ("out of memory", "not enough memory")
 #: seconds between progress writes to the store (every event still goes to the streams)
 PERSIST_EVERY = 0.5
 #: seconds the idle worker waits before looking at the store again (jobs submitted by other processes)
@@ -43,9 +41,7 @@ IDLE_POLL = 1.0
 
 def failure_reason(exc: BaseException) -> str:
     """What a failed job records: out of memory with the setting to lower, else the error itself."""
-    if isinstance(exc, (torch.cuda.OutOfMemoryError, MemoryError)) or (
-        isinstance(exc, RuntimeError) and any(words in str(exc).lower() for words in OOM_WORDS)
-    ):
+    if is_out_of_memory(exc):
         return OUT_OF_MEMORY
     if isinstance(exc, UserError):
         return str(exc)

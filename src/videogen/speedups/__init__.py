@@ -1,0 +1,110 @@
+"""Exact speed and memory measures for loaded engines: same output within float rounding.
+
+Each measure is a switch of ``Speedups`` so that ``videogen bench --ablate`` can show its effect
+alone. The defaults are what measured faster or leaner on this project's machines (BENCHMARKS.md);
+``fused_qkv`` and ``channels_last`` stay off because they measured slower on the CPU here and could
+not be measured on a GPU yet, ``compile`` because its first call compiles for minutes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from videogen.speedups.offload import OFFLOAD_MODES, offload
+from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
+from videogen.speedups.weight_pages import release_pages_after_forward
+
+__all__ = ["ATTENTION_BACKENDS", "DEFAULT_SPEEDUPS", "OFFLOAD_MODES", "Speedups", "prepare_modules"]
+
+#: SDPA backends by name; "auto" lets PyTorch choose (flash attention where it can).
+ATTENTION_BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
+
+
+@dataclass(frozen=True)
+class Speedups:
+    """How an engine runs its modules. Every switch leaves the output equal within float rounding."""
+
+    #: CPU fp32 linear layers through oneDNN instead of MKL (about 2x on these matrices here)
+    onednn_linear: bool = True
+    #: CPU: each block drops its memory-mapped weight pages after it ran (the page cache keeps them)
+    release_weights: bool = True
+    #: one projection for query, key and value where diffusers offers it
+    fused_qkv: bool = False
+    #: convolution weights in channels-last memory format
+    channels_last: bool = False
+    #: scaled-dot-product attention backend
+    attention: str = "auto"
+    #: torch.compile the denoiser (opt-in: the first call compiles)
+    compile: bool = False
+    #: CUDA only: "model" or "sequential" CPU offload
+    offload: str | None = None
+    #: torch.inference_mode rather than no_grad
+    inference_mode: bool = True
+
+    def record(self) -> dict[str, object]:
+        """What the sidecar and the benchmark report."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The autograd mode and attention backend a generation runs under."""
+        grad_free = torch.inference_mode() if self.inference_mode else torch.no_grad()
+        with grad_free, _attention_backend(self.attention):
+            yield
+
+
+DEFAULT_SPEEDUPS = Speedups()
+
+
+def _attention_backend(name: str) -> contextlib.AbstractContextManager:
+    if name == "auto":
+        return contextlib.nullcontext()
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    backends = {
+        "math": SDPBackend.MATH,
+        "flash": SDPBackend.FLASH_ATTENTION,
+        "efficient": SDPBackend.EFFICIENT_ATTENTION,
+        "cudnn": SDPBackend.CUDNN_ATTENTION,
+    }
+    return sdpa_kernel([backends[name]])
+
+
+def prepare_modules(
+    modules: Sequence[nn.Module], denoiser: nn.Module, device: torch.device, speedups: Speedups
+) -> dict[str, object]:
+    """Apply ``speedups`` to an engine's loaded modules (in the order they run) and move them to ``device``.
+
+    Returns what was applied, for the record. Offloaded modules stay on the CPU; accelerate's hooks
+    bring each to ``device`` when it runs.
+    """
+    applied: dict[str, object] = {}
+    for module in modules:
+        if speedups.fused_qkv and hasattr(module, "fuse_qkv_projections"):
+            module.fuse_qkv_projections()
+            applied["fused_qkv"] = True
+        if speedups.channels_last:
+            for layer in module.modules():
+                if isinstance(layer, nn.Conv2d):
+                    layer.to(memory_format=torch.channels_last)
+            applied["channels_last"] = True
+        module.eval().requires_grad_(False)
+        if speedups.offload is None:
+            module.to(device)
+    if device.type == "cpu" and speedups.onednn_linear and onednn_linear_available():
+        applied["onednn_linear_layers"] = sum(use_onednn_linear(module) for module in modules)
+    if device.type == "cpu" and speedups.release_weights and not speedups.compile:
+        covered = sum(release_pages_after_forward(module) for module in modules)
+        applied["released_weight_mb"] = round(covered / 2**20, 1)
+    if speedups.offload is not None:
+        offload(modules, device, speedups.offload)
+        applied["offload"] = speedups.offload
+    if speedups.compile:
+        denoiser.compile()
+        applied["compile"] = True
+    return applied

@@ -1,0 +1,127 @@
+"""Exact speed-ups and memory measures: each leaves the output equal to the plain path."""
+
+from __future__ import annotations
+
+import mmap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from videogen.errors import FieldError
+from videogen.families import load_engine
+from videogen.families.base import Inputs
+from videogen.generate import generate
+from videogen.request import Request, resolve_request
+from videogen.sampling.progress import Reporter
+from videogen.speedups import Speedups
+from videogen.speedups.onednn_linear import OneDNNLinear, onednn_linear_available
+from videogen.speedups.weight_pages import file_mappings, release_pages_after_forward
+
+PLAIN = Speedups(onednn_linear=False, release_weights=False)
+VARIANTS = {
+    "default": Speedups(),
+    "fused_qkv": replace(PLAIN, fused_qkv=True),
+    "channels_last": replace(PLAIN, channels_last=True),
+    "math_attention": replace(PLAIN, attention="math"),
+    "no_grad": replace(PLAIN, inference_mode=False),
+    "sequential_offload": replace(PLAIN, offload="sequential"),
+    "model_offload": replace(PLAIN, offload="model"),
+}
+SHAPE = {"num_frames": 4, "height": 64, "width": 64, "steps": 3}
+
+
+def _frames(folder: Path, family: str, speedups: Speedups) -> tuple[np.ndarray, dict]:
+    engine = load_engine(family, folder, torch.device("cpu"), torch.float32, None, speedups)
+    if family == "unet3d":
+        request = resolve_request(Request(prompt="a red fox", model=str(folder), guidance=7.0, **SHAPE))[0]
+        inputs = Inputs()
+    else:
+        request = resolve_request(Request(image="still.png", model=str(folder), **SHAPE))[0]
+        inputs = Inputs(image=Image.fromarray(np.full((64, 64, 3), (200, 80, 40), np.uint8)))
+    (video,) = engine.generate(request, [3], Reporter(None, None, 1), inputs)
+    return video.frames, engine.applied
+
+
+@pytest.fixture(scope="module")
+def plain(tiny_unet3d: Path, tiny_svd: Path) -> dict[str, np.ndarray]:
+    return {"unet3d": _frames(tiny_unet3d, "unet3d", PLAIN)[0], "svd": _frames(tiny_svd, "svd", PLAIN)[0]}
+
+
+@pytest.mark.parametrize("family", ["unet3d", "svd"])
+@pytest.mark.parametrize("name", list(VARIANTS))
+def test_each_speedup_leaves_the_output_equal(plain, tiny_unet3d, tiny_svd, family, name) -> None:
+    folder = tiny_unet3d if family == "unet3d" else tiny_svd
+    frames, applied = _frames(folder, family, VARIANTS[name])
+    assert np.abs(frames - plain[family]).max() < 1e-5
+    if name == "default" and onednn_linear_available():
+        assert applied["onednn_linear_layers"] > 10
+        assert applied["released_weight_mb"] > 0
+    if name == "fused_qkv" and family == "unet3d":
+        assert applied["fused_qkv"] is True
+
+
+def test_onednn_linear_matches_torch_and_keeps_the_state_dict() -> None:
+    if not onednn_linear_available():
+        pytest.skip("this PyTorch build has no oneDNN")
+    torch.manual_seed(0)
+    layer = nn.Linear(96, 80)
+    x = torch.randn(2, 50, 96)
+    with torch.inference_mode():
+        expected = layer(x)
+        keys = set(layer.state_dict())
+        layer.__class__ = OneDNNLinear
+        torch.testing.assert_close(layer(x), expected, rtol=1e-5, atol=1e-5)
+    assert set(layer.state_dict()) == keys
+    assert layer(x).requires_grad, "with autograd on, the stock path runs"
+
+
+def _resident_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * mmap.PAGESIZE / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+def test_released_weight_pages_leave_the_resident_set_and_come_back_intact(tmp_path: Path) -> None:
+    torch.manual_seed(0)
+    model = nn.Sequential(*(nn.Linear(1024, 1024) for _ in range(24)))  # 96 MB of weights
+    save_file(model.state_dict(), str(tmp_path / "weights.safetensors"))
+    expected = None
+    x = torch.randn(4, 1024)
+    with torch.inference_mode():
+        expected = model(x)
+    mapped = nn.Sequential(*(nn.Linear(1024, 1024, device="meta") for _ in range(24)))
+    mapped.load_state_dict(load_file(str(tmp_path / "weights.safetensors")), assign=True)
+    assert file_mappings(), "safetensors should map the file"
+    covered = release_pages_after_forward(mapped, max_unit_bytes=8 * 2**20)
+    assert covered > 90 * 2**20
+    before = _resident_mb()
+    with torch.inference_mode():
+        first = mapped(x)
+        grown = _resident_mb() - before
+        second = mapped(x)  # the pages come back from the page cache
+    assert grown < 30, f"the forward left {grown:.0f} MB resident"
+    torch.testing.assert_close(first, expected, rtol=0, atol=0)
+    torch.testing.assert_close(second, expected, rtol=0, atol=0)
+
+
+def test_anonymous_weights_are_never_released() -> None:
+    model = nn.Sequential(nn.Linear(512, 512), nn.Linear(512, 512))  # built in memory, not mapped
+    assert release_pages_after_forward(model) == 0
+
+
+def test_offload_needs_cuda(tiny_unet3d: Path, tmp_path: Path) -> None:
+    request = Request(prompt="a fox", model=str(tiny_unet3d), device="cpu", offload="model", out_dir=str(tmp_path))
+    with pytest.raises(FieldError, match="offload: 'model' is not allowed; offloading needs a CUDA device"):
+        generate(request)
+
+
+@pytest.mark.slow
+def test_compiled_unet_gives_the_same_frames(plain, tiny_unet3d) -> None:
+    frames, applied = _frames(tiny_unet3d, "unet3d", replace(PLAIN, compile=True))
+    assert applied["compile"] is True
+    assert np.abs(frames - plain["unet3d"]).max() < 1e-4
