@@ -108,3 +108,26 @@ def test_config_errors(tmp_path) -> None:
         load_config(listing)
     with pytest.raises(UserError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_weight_files_of_one_variant_only(tmp_path) -> None:
+    """Without a variant, fp16 files are neither fetched nor taken for the fp32 weights."""
+    from fnmatch import fnmatch
+
+    from videogen.catalog import CATALOG
+    from videogen.loading import missing_files, weight_patterns
+
+    spec = CATALOG["modelscope-t2v"]
+    plain = weight_patterns(spec, None)
+    assert any(fnmatch("unet/diffusion_pytorch_model.safetensors", p) for p in plain)
+    assert any(fnmatch("unet/diffusion_pytorch_model-00001-of-00002.safetensors", p) for p in plain)
+    assert not any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in plain)
+    assert any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in weight_patterns(spec, "fp16"))
+    (tmp_path / "model_index.json").write_text("{}")
+    for component in spec.components:
+        (tmp_path / component).mkdir()
+        (tmp_path / component / "config.json").write_text("{}")
+        if component in ("unet", "vae", "text_encoder"):
+            (tmp_path / component / "model.fp16.safetensors").write_bytes(b"")
+    assert missing_files(tmp_path, spec, "fp16") == []
+    assert [m.split("/")[0] for m in missing_files(tmp_path, spec, None)] == ["unet", "vae", "text_encoder"]

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich import box
@@ -34,8 +35,10 @@ app = typer.Typer(
     add_completion=False,
 )
 
+T = TypeVar("T")
 SHAPE, SAMPLING, OUTPUT, RUNTIME, MODEL = "Shape", "Sampling", "Output", "Runtime", "Model"
 INPUT, SVD, SV3D = "Image / video input", "Stable Video Diffusion", "SV3D orbits"
+FAST = "Fast sampling"
 
 
 @app.command()
@@ -157,7 +160,7 @@ def generate(
         typer.Option("--watermark/--no-watermark", help="Invisible watermark.", rich_help_panel=OUTPUT),
     ] = None,
     out_dir: Annotated[
-        str | None, typer.Option("--out", help="Output folder [default: outputs].", rich_help_panel=OUTPUT)
+        str | None, typer.Option("--out", help="Output folder (default: outputs).", rich_help_panel=OUTPUT)
     ] = None,
     device: Annotated[
         str | None, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=RUNTIME)
@@ -167,7 +170,46 @@ def generate(
     ] = None,
     decode_chunk_size: Annotated[
         int | None,
-        typer.Option(help="Frames decoded by the VAE at once (memory bound).", rich_help_panel=RUNTIME),
+        typer.Option(
+            help="Frames decoded by the VAE at once; default: as many as fit in free memory.",
+            rich_help_panel=RUNTIME,
+        ),
+    ] = None,
+    offload: Annotated[
+        str | None,
+        typer.Option(
+            help="CUDA: keep weights on the CPU between uses, model or sequential.", rich_help_panel=RUNTIME
+        ),
+    ] = None,
+    compile: Annotated[
+        bool | None,
+        typer.Option(
+            "--compile", help="torch.compile the UNet (the first video compiles).", rich_help_panel=RUNTIME
+        ),
+    ] = None,
+    save_latents: Annotated[
+        bool | None,
+        typer.Option(
+            "--save-latents",
+            help="Keep the final latents; `videogen decode` decodes them again.",
+            rich_help_panel=OUTPUT,
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="quality (the model's defaults), balanced or fast.", rich_help_panel=FAST),
+    ] = None,
+    cache_interval: Annotated[
+        int | None,
+        typer.Option(
+            help="Run the whole UNet every N steps, its shallow path between.", rich_help_panel=FAST
+        ),
+    ] = None,
+    guidance_end: Annotated[
+        float | None,
+        typer.Option(
+            help="Share of the steps, from the first, that use guidance (0..1).", rich_help_panel=FAST
+        ),
     ] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print one JSON object on stdout; progress on stderr.")
@@ -230,10 +272,17 @@ def _number_list(field: str, text: str) -> list[float]:
 
 
 def _run_with_progress(request):
-    """Run a generation with a rich progress bar on stderr."""
+    """Run a generation (or a folder of them) with a progress bar on stderr."""
     from videogen.batch import generate_batch, is_batch
     from videogen.generate import generate as run_generation
 
+    if is_batch(request):
+        return _with_progress(lambda on_event: generate_batch(request, progress=on_event))
+    return _with_progress(lambda on_event: run_generation(request, progress=on_event))
+
+
+def _with_progress(run: Callable[[Callable], T]) -> T:
+    """Call ``run(on_event)`` under a rich progress bar on stderr fed by its progress events."""
     quiet_libraries()
     columns = (
         TextColumn("{task.description}"),
@@ -252,9 +301,102 @@ def _run_with_progress(request):
             else:
                 bar.update(task, description=label)
 
-        if is_batch(request):
-            return generate_batch(request, progress=on_event)
-        return run_generation(request, progress=on_event)
+        return run(on_event)
+
+
+@app.command()
+def decode(
+    latents: Annotated[Path, typer.Argument(help="A .latents.safetensors file written by --save-latents.")],
+    formats: Annotated[
+        list[str] | None, typer.Option("--format", help="mp4, webm, gif, frames; repeatable.")
+    ] = None,
+    out_dir: Annotated[
+        str | None, typer.Option("--out", help="Output folder (default: the original's).")
+    ] = None,
+    fps: Annotated[float | None, typer.Option(help="Playback frame rate.")] = None,
+    decode_chunk_size: Annotated[int | None, typer.Option(help="Frames decoded by the VAE at once.")] = None,
+    watermark: Annotated[bool | None, typer.Option("--watermark/--no-watermark")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda or mps.")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto, fp32, fp16 or bf16.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")] = False,
+) -> None:
+    """Decode saved latents again (another chunk size, format or frame rate) without denoising."""
+    given = dict(locals())
+    overrides = {k: v for k, v in given.items() if k not in ("latents", "as_json") and v is not None}
+    from videogen.generate import decode_latents
+
+    try:
+        result = _with_progress(lambda on_event: decode_latents(latents, overrides, progress=on_event))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(result.to_json(), indent=2))
+    else:
+        _print_summary(result)
+
+
+@app.command()
+def bench(
+    model: Annotated[str, typer.Option(help="Catalog id or a diffusers folder.")] = "modelscope-t2v",
+    random_weights: Annotated[
+        bool,
+        typer.Option(
+            "--random-weights", help="The full-size architecture with random weights (no download)."
+        ),
+    ] = False,
+    num_frames: Annotated[int | None, typer.Option(help="Frames per video.")] = None,
+    height: Annotated[int | None, typer.Option(help="Pixels, a multiple of 8.")] = None,
+    width: Annotated[int | None, typer.Option(help="Pixels, a multiple of 8.")] = None,
+    steps: Annotated[int | None, typer.Option(help="Denoising steps.")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of both sides.")] = 0,
+    preset: Annotated[
+        str | None, typer.Option(help="Measure a sampling preset (quality, balanced, fast).")
+    ] = None,
+    vs_diffusers: Annotated[
+        bool, typer.Option("--vs-diffusers", help="Also run the stock diffusers pipeline, interleaved.")
+    ] = False,
+    repeats: Annotated[int, typer.Option(min=1, help="Rounds of runs; the report takes medians.")] = 1,
+    ablate: Annotated[
+        bool, typer.Option("--ablate", help="Also switch each speedup off (or on) alone.")
+    ] = False,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile videogen's UNet.")] = False,
+    decode_budget_mb: Annotated[
+        float | None,
+        typer.Option(help="Only decode random latents, in chunks that fit this many MiB; measure the peak."),
+    ] = None,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="auto, fp32, fp16 or bf16.")] = "auto",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Measure speed and memory of a model, optionally against the stock diffusers pipeline."""
+    from videogen.bench.report import print_report
+    from videogen.bench.runner import BenchOptions, run_bench
+
+    fields = {"num_frames": num_frames, "height": height, "width": width, "steps": steps, "preset": preset}
+    fields = {k: v for k, v in fields.items() if v is not None} | {
+        "seed": seed,
+        "device": device,
+        "dtype": dtype,
+    }
+    options = BenchOptions(
+        model, random_weights, fields, vs_diffusers, repeats, ablate, compile, decode_budget_mb
+    )
+    quiet_libraries()
+    try:
+        with err.status("benchmark") as status:
+            report = run_bench(options, on_run=lambda text: status.update(f"benchmark: {text}"))
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    if as_json:
+        print(json.dumps(report, indent=2))
+    elif "decode" in report:
+        decode = report["decode"]
+        verdict = "fits" if decode["fits"] else "does NOT fit"
+        peak, planned = decode["measured_peak_mb"], decode["planned_peak_mb"]
+        line = f"decode in chunks of {decode['chunk']}: peak {peak:.0f} MiB (planned {planned:.0f})"
+        out.print(f"{line} {verdict} the budget of {decode['budget_mb']:.0f} MiB", highlight=False)
+    else:
+        print_report(report, out)
 
 
 @app.command()

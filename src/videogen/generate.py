@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import platform
-import resource
 import sys
 import time
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from videogen.loading import dtype_name, locate_weights, resolve_device, resolve
 from videogen.media import slugify, to_uint8, write_outputs
 from videogen.media.latents import read_latents
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
+from videogen.memory import peak_rss_mb, peak_vram_mb
 from videogen.request import Request, parse_request, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
 from videogen.sampling.seeds import pick_seed, video_seeds
@@ -274,9 +274,9 @@ def mp4_metadata(request: Request, spec: ModelSpec, seed: int) -> dict[str, str]
 
 def peak_memory_mb(device: torch.device) -> dict[str, float]:
     """Peak resident memory of this process and, on CUDA, peak allocated VRAM."""
-    peak = {"rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    peak = {"rss": peak_rss_mb()}
     if device.type == "cuda":
-        peak["vram"] = torch.cuda.max_memory_allocated(device) / 2**20
+        peak["vram"] = peak_vram_mb(device)
     return peak
 
 

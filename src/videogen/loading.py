@@ -19,6 +19,8 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from videogen.catalog import ModelSpec
 from videogen.errors import FieldError, UserError, WeightsMissingError
 
+#: components that hold weights (the others are configs, a tokenizer or a feature extractor)
+WEIGHTED_COMPONENTS = ("unet", "vae", "text_encoder", "image_encoder")
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
@@ -49,13 +51,22 @@ def dtype_name(dtype: torch.dtype) -> str:
     return next(key for key, value in DTYPES.items() if value == dtype)
 
 
+def weight_globs(variant: str | None, suffix: str) -> list[str]:
+    """File-name globs of one component's weights (single file or shards) in ``variant`` only.
+
+    Without a variant, ``*model.safetensors`` and its shards, never ``*model.fp16.safetensors``.
+    """
+    infix = f".{variant}" if variant else ""
+    return [f"*model{infix}.{suffix}", f"*model{infix}-*-of-*.{suffix}"]
+
+
 def weight_patterns(spec: ModelSpec, variant: str | None) -> list[str]:
     """Glob patterns of the files a family needs from a Hub repo."""
-    weights = f"*.{variant}.*" if variant else "*model.*"
     patterns = ["model_index.json"]
     for component in spec.components:
         patterns += [f"{component}/*.json", f"{component}/*.txt"]
-        patterns += [f"{component}/{weights}safetensors", f"{component}/{weights}bin"]
+        for suffix in ("safetensors", "bin"):
+            patterns += [f"{component}/{glob}" for glob in weight_globs(variant, suffix)]
     return patterns
 
 
@@ -123,15 +134,13 @@ def missing_files(folder: Path | None, spec: ModelSpec, variant: str | None) -> 
     if folder is None or not folder.is_dir():
         return needed
     missing = [] if (folder / "model_index.json").is_file() else ["model_index.json"]
-    suffix = f".{variant}" if variant else ""
+    globs = weight_globs(variant, "safetensors") + weight_globs(variant, "bin")
     for component in spec.components:
         sub = folder / component
         if not any(sub.glob("*.json")):
             missing.append(f"{component}/ config")
-        elif component in ("unet", "vae", "text_encoder", "image_encoder") and not (
-            any(sub.glob(f"*{suffix}.safetensors")) or any(sub.glob(f"*{suffix}.bin"))
-        ):
-            missing.append(f"{component}/ weights (*{suffix}.safetensors or *{suffix}.bin)")
+        elif component in WEIGHTED_COMPONENTS and not any(any(sub.glob(glob)) for glob in globs):
+            missing.append(f"{component}/ weights ({' or '.join(globs[::2])})")
     return missing
 
 

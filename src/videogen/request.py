@@ -176,6 +176,7 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     request = request.model_copy(
         update={name: value for name, value in preset.items() if getattr(request, name) is None}
     )
+    seeded_from_input = spec.family == "unet3d" and bool(request.image or request.video)
     filled = request.model_copy(
         update={
             "cache_interval": request.cache_interval or 1,
@@ -189,7 +190,7 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
             "fps": request.fps or d.fps,
             "revision": request.revision or spec.revision,
             "variant": request.variant or spec.variant,
-            "strength": request.strength or (d.strength if request.image or request.video else None),
+            "strength": request.strength or (d.strength if seeded_from_input else None),
             "watermark": d.watermark if request.watermark is None else request.watermark,
         }
     )

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from pathlib import Path
 
 import torch
 from torch import nn
 
 from videogen.errors import is_out_of_memory
+from videogen.memory import free_memory
 
 log = logging.getLogger(__name__)
 
@@ -26,19 +26,6 @@ DECODE_BYTES_PER_PIXEL = {"AutoencoderKL": 2700, "AutoencoderKLTemporalDecoder":
 DECODE_FIXED_BYTES = 160 * 2**20
 #: share of the free memory a decode may plan to use (allocators fragment; other work goes on)
 MEMORY_SHARE = 0.7
-MEMINFO = Path("/proc/meminfo")
-
-
-def free_memory(device: torch.device) -> int | None:
-    """Bytes free for a new allocation on ``device``: CUDA's free memory, else the system's available
-    memory (None where neither can be read)."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if MEMINFO.exists():
-        for line in MEMINFO.read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    return None
 
 
 def decode_bytes(vae: nn.Module, frames: int, height: int, width: int, dtype: torch.dtype) -> int:

@@ -1,0 +1,93 @@
+"""FLOPs of one UNet evaluation, one decoded frame and the conditioning encoder, counted once.
+
+The models are built on the meta device from the folder's configs and run on meta tensors under
+torch's FlopCounterMode: shapes only, no weights and no arithmetic, so a full-size count takes about
+a second. Attention and matrix products are counted; element-wise work is not (as in the usual
+TFLOP/s figures).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import diffusers
+import torch
+import transformers
+from torch.utils.flop_counter import FlopCounterMode
+
+log = logging.getLogger(__name__)
+TEXT_TOKENS = 77
+
+
+def _count(run) -> int:
+    with FlopCounterMode(display=False) as counter, torch.inference_mode():
+        run()
+    return counter.get_total_flops()
+
+
+def _meta(cls: type, folder: Path, subfolder: str) -> Any:
+    config = cls.load_config(folder, subfolder=subfolder)
+    with torch.device("meta"):
+        return cls.from_config(config)
+
+
+def _meta_transformers(cls: type, folder: Path, subfolder: str) -> Any:
+    config = cls.config_class.from_pretrained(folder, subfolder=subfolder)
+    with torch.device("meta"):
+        return cls(config)
+
+
+def count_flops(folder: Path, family: str, num_frames: int, height: int, width: int) -> dict[str, Any]:
+    """TFLOP of one UNet evaluation (one batch item), of decoding one frame and of one encoder call.
+
+    A count that fails (a model this code does not know how to feed) is None with the reason.
+    """
+    h, w = height // 8, width // 8
+    meta = {"device": "meta"}
+    counts: dict[str, Any] = {}
+
+    def unet() -> int:
+        if family == "unet3d":
+            model = _meta(diffusers.UNet3DConditionModel, folder, "unet")
+            sample = torch.empty(1, model.config.in_channels, num_frames, h, w, **meta)
+            text = torch.empty(1, TEXT_TOKENS, model.config.cross_attention_dim, **meta)
+            return _count(lambda: model(sample, torch.tensor(500.0, **meta), encoder_hidden_states=text))
+        model = _meta(diffusers.UNetSpatioTemporalConditionModel, folder, "unet")
+        sample = torch.empty(1, num_frames, model.config.in_channels, h, w, **meta)
+        image = torch.empty(1, 1, model.config.cross_attention_dim, **meta)
+        scalars = model.config.projection_class_embeddings_input_dim // model.config.addition_time_embed_dim
+        added = torch.empty(1, scalars, **meta)
+        return _count(lambda: model(sample, torch.tensor(1.0, **meta), image, added_time_ids=added))
+
+    def decode() -> int:
+        latent = torch.empty(1, 4, h, w, **meta)
+        if _vae_name(folder) == "AutoencoderKLTemporalDecoder":
+            model = _meta(diffusers.AutoencoderKLTemporalDecoder, folder, "vae")
+            return _count(lambda: model.decode(latent, num_frames=1))
+        model = _meta(diffusers.AutoencoderKL, folder, "vae")
+        return _count(lambda: model.decode(latent))
+
+    def encode() -> int:
+        if family == "unet3d":
+            model = _meta_transformers(transformers.CLIPTextModel, folder, "text_encoder")
+            ids = torch.zeros(2, TEXT_TOKENS, dtype=torch.long, **meta)  # negative and positive prompt
+            return _count(lambda: model(ids))
+        model = _meta_transformers(transformers.CLIPVisionModelWithProjection, folder, "image_encoder")
+        side = model.config.image_size
+        return _count(lambda: model(torch.empty(1, 3, side, side, **meta)))
+
+    for name, count in (("unet_evaluation", unet), ("decode_frame", decode), ("encode", encode)):
+        try:
+            counts[f"{name}_tflop"] = count() / 1e12
+        except Exception as exc:  # report, do not fail the benchmark
+            log.warning("could not count the FLOPs of %s: %s", name, exc)
+            counts[f"{name}_tflop"] = None
+            counts[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
+    return counts
+
+
+def _vae_name(folder: Path) -> str:
+    return json.loads((folder / "vae" / "config.json").read_text())["_class_name"]

@@ -1,0 +1,228 @@
+"""``videogen bench``: videogen's engine against the stock diffusers pipeline, on the same weights,
+settings and seed, each run in a fresh process, the two sides interleaved."""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from videogen.bench.flops import count_flops
+from videogen.bench.random_weights import random_model
+from videogen.bench.worker import Case
+from videogen.catalog import ModelSpec, resolve_model
+from videogen.data.stills import render_still
+from videogen.errors import FieldError, UserError
+from videogen.generate import library_versions
+from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
+from videogen.media.images import fit_image
+from videogen.request import Request, resolve_request
+from videogen.speedups import Speedups
+
+#: Speedups switched off (or on) one at a time against videogen's defaults, to show each one's effect.
+ABLATIONS: dict[str, dict[str, Any]] = {
+    "without onednn_linear": {"onednn_linear": False},
+    "without release_weights": {"release_weights": False},
+    "no_grad, not inference_mode": {"inference_mode": False},
+    "math attention": {"attention": "math"},
+    "with fused_qkv": {"fused_qkv": True},
+    "with channels_last": {"channels_last": True},
+}
+#: per-run figures that are summarised (median) and compared
+FIGURES = ("load_s", "encode_s", "unet_step_s", "unet_s", "decode_s", "generate_s", "total_s", "peak_rss_mb",
+           "peak_vram_mb")  # fmt: skip
+#: request fields the report repeats
+SETTINGS = ("num_frames", "height", "width", "steps", "scheduler", "guidance", "min_guidance", "max_guidance",
+            "seed", "decode_chunk_size", "preset", "cache_interval", "guidance_end")  # fmt: skip
+PROMPT = "a panda eating bamboo on a rock"
+STILL = "red-ball"
+
+
+@dataclass
+class BenchOptions:
+    """What ``videogen bench`` was asked for."""
+
+    model: str
+    random_weights: bool = False
+    fields: dict[str, Any] = field(default_factory=dict)  # request fields (shape, steps, seed, preset...)
+    vs_diffusers: bool = False
+    repeats: int = 1
+    ablate: bool = False
+    compile: bool = False
+    #: decode random latents only, in the chunks that fit this many MiB (``--decode-budget-mb``)
+    decode_budget_mb: float | None = None
+
+
+def run_bench(options: BenchOptions, on_run: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Run the benchmark and return its report (the JSON ``--json`` prints)."""
+    request, spec = _request(options)
+    folder = _weights(spec, options.random_weights)
+    device = resolve_device(request.device)
+    dtype = resolve_dtype(request.dtype, device)
+    if options.vs_diffusers and spec.orbit:
+        raise FieldError("vs-diffusers", True, f"diffusers has no pipeline for {spec.id} (SV3D)")
+    ours = Speedups(compile=options.compile)
+    with tempfile.TemporaryDirectory(prefix="videogen-bench-") as scratch:
+        work = Path(scratch)
+        base = Case("videogen", "videogen", str(folder), spec.family, request.model_dump(mode="json"),
+                    str(device), dtype_name(dtype))  # fmt: skip
+        if options.decode_budget_mb is not None:
+            budget = options.decode_budget_mb
+            decode = _run(replace(base, side="decode", name="decode", decode_budget_mb=budget), work, 0)
+            settings = {name: getattr(request, name) for name in SETTINGS}
+            return {"model": spec.id, "settings": settings, "device": str(device), "decode": decode}
+        image = _still(request, work) if spec.family == "svd" else None
+        base = replace(base, image=image, speedups=asdict(ours))
+        plan = []
+        for round_ in range(options.repeats):
+            pair = [base, replace(base, side="diffusers", name="diffusers", speedups={})]
+            plan += pair if round_ % 2 == 0 or not options.vs_diffusers else pair[::-1]
+        if not options.vs_diffusers:
+            plan = [case for case in plan if case.side == "videogen"]
+        if options.ablate:
+            for name, change in ABLATIONS.items():
+                plan.append(replace(base, name=name, speedups=asdict(replace(ours, **change))))
+        runs = []
+        for index, case in enumerate(plan):
+            if on_run is not None:
+                on_run(f"run {index + 1}/{len(plan)}: {case.name}")
+            runs.append(_run(replace(case, frames_path=str(work / f"frames-{index}.npy")), work, index))
+        report = _report(options, request, spec, folder, device, dtype, runs)
+    return report
+
+
+def _request(options: BenchOptions) -> tuple[Request, ModelSpec]:
+    """The resolved request both sides run: text to video from PROMPT, or image to video from STILL."""
+    conditioning = (
+        {"image": f"{STILL}.png"} if resolve_model(options.model).family == "svd" else {"prompt": PROMPT}
+    )
+    request, spec = resolve_request(
+        Request(**{"seed": 0, **conditioning, **options.fields, "model": options.model})
+    )
+    if spec.family == "svd" and request.decode_chunk_size is None:
+        # both sides decode the same chunks, so their frames can be compared (stock: all at once)
+        request = request.model_copy(update={"decode_chunk_size": min(14, request.num_frames)})
+    return request, spec
+
+
+def _weights(spec: ModelSpec, random_weights: bool) -> Path:
+    if not random_weights:
+        return locate_weights(spec)
+    if spec.architecture is None:
+        raise FieldError(
+            "random-weights", True, f"{spec.id} has no full-size architecture; pass a catalog id"
+        )
+    return random_model(spec.architecture)
+
+
+def _still(request: Request, work: Path) -> str:
+    from PIL import Image
+
+    image = fit_image(Image.fromarray(render_still(STILL)), request.width, request.height, "crop", "white")
+    path = work / "still.png"
+    image.save(path)
+    return str(path)
+
+
+def _run(case: Case, work: Path, index: int) -> dict[str, Any]:
+    case_file, result_file = work / f"case-{index}.json", work / f"result-{index}.json"
+    case_file.write_text(json.dumps(asdict(case)))
+    command = [sys.executable, "-m", "videogen.bench.worker", str(case_file), str(result_file)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise UserError(f"bench: the {case.name} run failed (exit {done.returncode}):\n{tail}")
+    return json.loads(result_file.read_text())
+
+
+def _median(runs: list[dict[str, Any]], name: str) -> float | None:
+    values = [run[name] for run in runs if run.get(name) is not None]
+    return statistics.median(values) if values else None
+
+
+def _summary(runs: list[dict[str, Any]], flops: dict[str, Any], frames: int) -> dict[str, Any]:
+    summary = {name: _median(runs, name) for name in FIGURES}
+    summary["unet_calls"] = runs[0]["unet_calls"]
+    summary["unet_evaluations"] = runs[0]["unet_items"]
+    per_evaluation = flops.get("unet_evaluation_tflop")
+    shallow = runs[0]["record"].get("unet_shallow_evaluations", 0)
+    if per_evaluation and summary["unet_s"] and not shallow:
+        summary["unet_tflops"] = per_evaluation * summary["unet_evaluations"] / summary["unet_s"]
+    else:
+        summary["unet_tflops"] = None
+    per_frame = flops.get("decode_frame_tflop")
+    summary["decode_tflops"] = (
+        per_frame * frames / summary["decode_s"] if per_frame and summary["decode_s"] else None
+    )
+    return summary
+
+
+def _ratio(ours: float | None, stock: float | None) -> float | None:
+    return ours / stock if ours is not None and stock else None
+
+
+def _report(
+    options: BenchOptions,
+    request: Request,
+    spec: ModelSpec,
+    folder: Path,
+    device: torch.device,
+    dtype: torch.dtype,
+    runs: list[dict[str, Any]],
+) -> dict[str, Any]:
+    flops = count_flops(folder, spec.family, request.num_frames, request.height, request.width)
+    by_name: dict[str, list[dict[str, Any]]] = {}
+    for run in runs:
+        by_name.setdefault(run["name"], []).append(run)
+    summaries = {name: _summary(group, flops, request.num_frames) for name, group in by_name.items()}
+    report: dict[str, Any] = {
+        "model": spec.id,
+        "family": spec.family,
+        "weights": "random" if options.random_weights else str(folder),
+        "settings": {name: getattr(request, name) for name in SETTINGS},
+        "device": str(device),
+        "dtype": dtype_name(dtype),
+        "machine": _machine(device),
+        "flops": flops,
+        "runs": [{k: v for k, v in run.items() if k != "frames_path"} for run in runs],
+        "summary": summaries,
+        "ratios": None,
+        "max_abs_difference": None,
+    }
+    if options.vs_diffusers:
+        ours, stock = summaries["videogen"], summaries["diffusers"]
+        report["ratios"] = {name: _ratio(ours[name], stock[name]) for name in FIGURES}
+        report["ratios"]["unet_evaluations"] = _ratio(ours["unet_evaluations"], stock["unet_evaluations"])
+        report["max_abs_difference"] = _difference(by_name["videogen"][0], by_name["diffusers"][0])
+    if options.ablate:
+        default = summaries["videogen"]
+        report["ablations"] = {
+            name: {figure: _ratio(summaries[name][figure], default[figure]) for figure in FIGURES}
+            | {"max_abs_difference": _difference(by_name["videogen"][0], by_name[name][0])}
+            for name in ABLATIONS
+        }
+    return report
+
+
+def _difference(first: dict[str, Any], second: dict[str, Any]) -> float:
+    a, b = np.load(first["frames_path"]), np.load(second["frames_path"])
+    return float(np.abs(a.astype(np.float64) - b).max()) if a.shape == b.shape else float("inf")
+
+
+def _machine(device: torch.device) -> dict[str, Any]:
+    return {
+        "processor": platform.processor() or platform.machine(),
+        "cpu_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(device) if device.type == "cuda" else None,
+        "libraries": library_versions(),
+    }
