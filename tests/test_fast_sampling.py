@@ -132,7 +132,8 @@ def test_a_shallow_step_on_the_cached_input_reproduces_the_full_unet(engines, ki
     engine, _ = engines[kind]
     torch.manual_seed(0)
     if kind == "unet3d":
-        sample, context = torch.randn(2, 4, 3, 8, 8), torch.randn(2, 77, engine.unet.config.cross_attention_dim)
+        sample = torch.randn(2, 4, 3, 8, 8)
+        context = torch.randn(2, 77, engine.unet.config.cross_attention_dim)
         call = lambda: engine.unet(sample, torch.tensor(500), encoder_hidden_states=context).sample  # noqa: E731
     else:
         sample = torch.randn(2, 3, 8, 8, 8)

@@ -122,7 +122,8 @@ def test_weight_files_of_one_variant_only(tmp_path) -> None:
     assert any(fnmatch("unet/diffusion_pytorch_model.safetensors", p) for p in plain)
     assert any(fnmatch("unet/diffusion_pytorch_model-00001-of-00002.safetensors", p) for p in plain)
     assert not any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in plain)
-    assert any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in weight_patterns(spec, "fp16"))
+    fp16 = weight_patterns(spec, "fp16")
+    assert any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in fp16)
     (tmp_path / "model_index.json").write_text("{}")
     for component in spec.components:
         (tmp_path / component).mkdir()

@@ -115,7 +115,9 @@ def test_anonymous_weights_are_never_released() -> None:
 
 
 def test_offload_needs_cuda(tiny_unet3d: Path, tmp_path: Path) -> None:
-    request = Request(prompt="a fox", model=str(tiny_unet3d), device="cpu", offload="model", out_dir=str(tmp_path))
+    request = Request(
+        prompt="a fox", model=str(tiny_unet3d), offload="model", out_dir=str(tmp_path), device="cpu"
+    )
     with pytest.raises(FieldError, match="offload: 'model' is not allowed; offloading needs a CUDA device"):
         generate(request)
 

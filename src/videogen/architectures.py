@@ -119,8 +119,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             SVD_IMAGE_ENCODER,
             SVD_SCHEDULER_CONFIG,
         ),
-        Architecture("sv3d-u", "svd", SV3D_UNET_CONFIG, "AutoencoderKL", SV3D_VAE_CONFIG, SVD_IMAGE_ENCODER,
-                     SVD_SCHEDULER_CONFIG),  # fmt: skip
+        Architecture(
+            "sv3d-u",
+            "svd",
+            SV3D_UNET_CONFIG,
+            "AutoencoderKL",
+            SV3D_VAE_CONFIG,
+            SVD_IMAGE_ENCODER,
+            SVD_SCHEDULER_CONFIG,
+        ),  # fmt: skip
         Architecture(
             "sv3d-p",
             "svd",

@@ -42,7 +42,7 @@ def test_ui_submits_shows_progress_and_the_video_in_the_gallery(ui_server) -> No
             page.wait_for_selector("#text-to-video-prompt textarea", timeout=60_000)
             page.fill("#text-to-video-prompt textarea", "a panda eating bamboo")
             page.click("text=Shape and sampling")
-            # Long enough (a few seconds) that the UI's 1 s poll sees it while it denoises, even on a fast machine.
+            # Long enough (seconds) that the UI's 1 s poll sees it denoising, even on a fast machine.
             for field, value in (("frames", "8"), ("height", "64"), ("width", "64"), ("steps", "400")):
                 page.fill(f"#text-to-video-{field} input", value)
             page.click("#text-to-video-generate")

@@ -31,7 +31,8 @@ def _count(run) -> int:
 def _meta(cls: type, folder: Path, subfolder: str) -> Any:
     config = cls.load_config(folder, subfolder=subfolder)
     with torch.device("meta"):
-        return cls.from_config(config)
+        model = cls.from_config(config)
+    return model.to("meta")  # legacy constructors (torch.Tensor([...])) ignore the device context
 
 
 def _meta_transformers(cls: type, folder: Path, subfolder: str) -> Any:
