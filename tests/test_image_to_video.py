@@ -199,6 +199,12 @@ def files(tmp_path) -> dict[str, Path]:
     made["empty"].write_bytes(b"")
     made["text"].write_text("this is not an image")
     made["novideo"].mkdir()
+    made["noframes"] = tmp_path / "noframes.mp4"
+    with av.open(str(made["noframes"]), "w") as container:  # a valid mp4 with not one frame in it
+        stream = container.add_stream("libx264", rate=8)
+        stream.width, stream.height, stream.pix_fmt = 64, 64, "yuv420p"
+        container.start_encoding()
+        container.mux(stream.encode(None))
     made["big"] = tmp_path / "big.png"
     Image.new("1", (12000, 12000)).save(made["big"])
     made["ok"] = tmp_path / "ok.png"
@@ -213,6 +219,7 @@ def files(tmp_path) -> dict[str, Path]:
         (["--image", "{text}"], "notes.png"),
         (["--image", "{missing}"], "missing.png"),
         (["--video", "{novideo}"], "none"),
+        (["--video", "{noframes}"], "no video stream in"),
         (["--image", "{ok}", "--strength", "0"], "strength: 0.0 is not allowed; must be > 0"),
         (["--image", "{ok}", "--strength", "1.5"], "strength: 1.5 is not allowed; must be <= 1"),
         (["--image", "{ok}", "--video", "{ok}"], "give either image or video, not both"),

@@ -23,7 +23,7 @@ from videogen.speedups import Speedups
 from videogen.speedups.onednn_linear import OneDNNLinear, onednn_linear_available
 from videogen.speedups.weight_pages import file_mappings, release_pages_after_forward
 
-PLAIN = Speedups(onednn_linear=False, release_weights=False)
+PLAIN = Speedups(onednn_linear=False, release_weights=False, fused_qkv=False)
 VARIANTS = {
     "default": Speedups(),
     "fused_qkv": replace(PLAIN, fused_qkv=True),

@@ -581,4 +581,6 @@ def serve(
     except UserError as exc:
         raise fail(str(exc)) from None
     err.print(f"serving on http://{address[0]}:{address[1]}; data in {settings.data_dir}", highlight=False)
+    if settings.ui and settings.api_key is not None:
+        err.print("note: the web UI has no login, so it is not served when --api-key is set", highlight=False)
     uvicorn.run(application, host=address[0], port=address[1], timeout_graceful_shutdown=10)

@@ -2,8 +2,8 @@
 
 Each measure is a switch of ``Speedups`` so that ``videogen bench --ablate`` can show its effect
 alone. The defaults are what measured faster or leaner on this project's machines (BENCHMARKS.md);
-``fused_qkv`` and ``channels_last`` stay off because they measured slower on the CPU here and could
-not be measured on a GPU yet, ``compile`` because its first call compiles for minutes.
+``channels_last`` stays off because it measured slower on the CPU here and could not be measured on
+a GPU yet, ``compile`` because its first call compiles for minutes.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ class Speedups:
     onednn_linear: bool = True
     #: CPU: each block drops its memory-mapped weight pages after it ran (the page cache keeps them)
     release_weights: bool = True
-    #: one projection for query, key and value where diffusers offers it
-    fused_qkv: bool = False
+    #: one projection for query, key and value where diffusers offers it (the UNet3D family)
+    fused_qkv: bool = True
     #: convolution weights in channels-last memory format
     channels_last: bool = False
     #: scaled-dot-product attention backend
