@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import mmap
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from videogen.errors import FieldError
 from videogen.families import load_engine
 from videogen.families.base import Inputs
 from videogen.generate import generate
+from videogen.memory import resident_mb
 from videogen.request import Request, resolve_request
 from videogen.sampling.progress import Reporter
 from videogen.speedups import Speedups
@@ -81,10 +81,6 @@ def test_onednn_linear_matches_torch_and_keeps_the_state_dict() -> None:
     assert layer(x).requires_grad, "with autograd on, the stock path runs"
 
 
-def _resident_mb() -> float:
-    return int(Path("/proc/self/statm").read_text().split()[1]) * mmap.PAGESIZE / 2**20
-
-
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
 def test_released_weight_pages_leave_the_resident_set_and_come_back_intact(tmp_path: Path) -> None:
     torch.manual_seed(0)
@@ -99,10 +95,10 @@ def test_released_weight_pages_leave_the_resident_set_and_come_back_intact(tmp_p
     assert file_mappings(), "safetensors should map the file"
     covered = release_pages_after_forward(mapped, max_unit_bytes=8 * 2**20)
     assert covered > 90 * 2**20
-    before = _resident_mb()
+    before = resident_mb()
     with torch.inference_mode():
         first = mapped(x)
-        grown = _resident_mb() - before
+        grown = resident_mb() - before
         second = mapped(x)  # the pages come back from the page cache
     assert grown < 30, f"the forward left {grown:.0f} MB resident"
     torch.testing.assert_close(first, expected, rtol=0, atol=0)

@@ -38,12 +38,8 @@ OUT_OF_MEMORY_WORDS = ("out of memory", "not enough memory", "can't allocate mem
 
 def is_out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is an allocation failure, on any device."""
-    if isinstance(exc, (MemoryError, *_torch_oom_types())):
+    import torch  # here, not at the top: the CLI imports this module long before it needs torch
+
+    if isinstance(exc, (MemoryError, torch.cuda.OutOfMemoryError)):
         return True
     return isinstance(exc, RuntimeError) and any(words in str(exc).lower() for words in OUT_OF_MEMORY_WORDS)
-
-
-def _torch_oom_types() -> tuple[type[BaseException], ...]:
-    import torch
-
-    return (torch.cuda.OutOfMemoryError,)

@@ -129,8 +129,7 @@ def decode_latents(
     timings = {"decode_s": time.perf_counter() - decode_started}
     video = GeneratedVideo(frames=frames, seed=sidecar["seed"], timings=timings, record=record)
     output = run.write(video, 0, {"decoded_from": Path(path).name})
-    result = GenerationResult(request=request, seed=video.seed, seed_was_random=False, videos=[output])
-    return result
+    return GenerationResult(request=request, seed=video.seed, seed_was_random=False, videos=[output])
 
 
 def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: EngineCache) -> VideoOutput:

@@ -8,7 +8,6 @@ TFLOP/s figures).
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -17,6 +16,8 @@ import diffusers
 import torch
 import transformers
 from torch.utils.flop_counter import FlopCounterMode
+
+from videogen.families.decoding import vae_class, vae_decoder
 
 log = logging.getLogger(__name__)
 TEXT_TOKENS = 77
@@ -64,12 +65,8 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
         return _count(lambda: model(sample, torch.tensor(1.0, **meta), image, added_time_ids=added))
 
     def decode() -> int:
-        latent = torch.empty(1, 4, h, w, **meta)
-        if _vae_name(folder) == "AutoencoderKLTemporalDecoder":
-            model = _meta(diffusers.AutoencoderKLTemporalDecoder, folder, "vae")
-            return _count(lambda: model.decode(latent, num_frames=1))
-        model = _meta(diffusers.AutoencoderKL, folder, "vae")
-        return _count(lambda: model.decode(latent))
+        model = _meta(vae_class(folder), folder, "vae")
+        return _count(lambda: vae_decoder(model)(torch.empty(1, 4, h, w, **meta)))
 
     def encode() -> int:
         if family == "unet3d":
@@ -88,7 +85,3 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
             counts[f"{name}_tflop"] = None
             counts[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
     return counts
-
-
-def _vae_name(folder: Path) -> str:
-    return json.loads((folder / "vae" / "config.json").read_text())["_class_name"]

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from PIL import Image
 
 from videogen.bench.flops import count_flops
 from videogen.bench.random_weights import random_model
@@ -140,8 +141,6 @@ def warm_page_cache(folder: Path) -> None:
 
 
 def _still(request: Request, work: Path) -> str:
-    from PIL import Image
-
     image = fit_image(Image.fromarray(render_still(STILL)), request.width, request.height, "crop", "white")
     path = work / "still.png"
     image.save(path)

@@ -10,11 +10,10 @@ from __future__ import annotations
 import json
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import diffusers
 import numpy as np
 import torch
 from PIL import Image
@@ -22,7 +21,7 @@ from PIL import Image
 from videogen.bench.meter import Meter, synchronize
 from videogen.families import load_engine
 from videogen.families.base import Inputs
-from videogen.families.decoding import decode_bytes, decode_in_chunks, fitting_chunk
+from videogen.families.decoding import decode_bytes, decode_in_chunks, fitting_chunk, vae_class, vae_decoder
 from videogen.loading import DTYPES
 from videogen.memory import peak_rss_mb, peak_vram_mb, resident_mb
 from videogen.request import Request
@@ -51,10 +50,12 @@ def run_decode(case: Case) -> dict[str, Any]:
     """Decode random latents of the request's shape in the chunks that fit the budget; measure the peak."""
     device, dtype = torch.device(case.device), DTYPES[case.dtype]
     request = Request.model_validate(case.request)
-    vae_class = getattr(
-        diffusers, json.loads((Path(case.folder) / "vae" / "config.json").read_text())["_class_name"]
+    vae = (
+        vae_class(Path(case.folder))
+        .from_pretrained(case.folder, subfolder="vae", torch_dtype=dtype)
+        .to(device)
+        .eval()
     )
-    vae = vae_class.from_pretrained(case.folder, subfolder="vae", torch_dtype=dtype).to(device).eval()
     budget = int(case.decode_budget_mb * 2**20)
     chunk = fitting_chunk(
         vae, request.num_frames, request.height, request.width, dtype, device, budget=budget
@@ -62,15 +63,13 @@ def run_decode(case: Case) -> dict[str, Any]:
     latents = torch.randn(
         request.num_frames, vae.config.latent_channels, request.height // 8, request.width // 8
     )
-    temporal = vae_class is diffusers.AutoencoderKLTemporalDecoder
     before = resident_mb()
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
         before = torch.cuda.memory_allocated(device) / 2**20
     started = time.perf_counter()
     with torch.inference_mode():
-        decode = lambda part: vae.decode(part, **({"num_frames": len(part)} if temporal else {})).sample  # noqa: E731
-        _, used = decode_in_chunks(decode, latents.to(device, dtype), chunk)
+        _, used = decode_in_chunks(vae_decoder(vae), latents.to(device, dtype), chunk)
     synchronize(device)
     peak = peak_vram_mb(device) if device.type == "cuda" else peak_rss_mb()
     return {
@@ -177,10 +176,6 @@ def main(argv: list[str]) -> None:
     case = Case(**json.loads(Path(case_file).read_text()))
     result = run_decode(case) if case.side == "decode" else run_case(case)
     Path(result_file).write_text(json.dumps(result))
-
-
-def case_json(case: Case) -> str:
-    return json.dumps(asdict(case))
 
 
 if __name__ == "__main__":

@@ -8,16 +8,24 @@ the remaining frames from the latents already computed.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 import torch
+from diffusers import AutoencoderKL, AutoencoderKLTemporalDecoder
 from torch import nn
 
-from videogen.errors import is_out_of_memory
+from videogen.errors import UserError, is_out_of_memory
 from videogen.memory import free_memory
 
 log = logging.getLogger(__name__)
+
+VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]] = {
+    "AutoencoderKLTemporalDecoder": AutoencoderKLTemporalDecoder,
+    "AutoencoderKL": AutoencoderKL,
+}
 
 #: Peak bytes of a decode per output pixel and frame, fp32, by VAE class: measured on the full-size
 #: SD/SVD VAEs on the CPU, rounded up (``videogen bench --decode-budget-mb`` checks it; BENCHMARKS.md).
@@ -26,6 +34,24 @@ DECODE_BYTES_PER_PIXEL = {"AutoencoderKL": 2700, "AutoencoderKLTemporalDecoder":
 DECODE_FIXED_BYTES = 160 * 2**20
 #: share of the free memory a decode may plan to use (allocators fragment; other work goes on)
 MEMORY_SHARE = 0.7
+
+
+def vae_class(folder: Path) -> type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]:
+    """The VAE class a diffusers-layout folder names in ``vae/config.json``."""
+    name = json.loads((Path(folder) / "vae" / "config.json").read_text())["_class_name"]
+    try:
+        return VAE_CLASSES[name]
+    except KeyError:
+        raise UserError(
+            f"model: {folder} has a {name} VAE; videogen decodes with {', '.join(VAE_CLASSES)}"
+        ) from None
+
+
+def vae_decoder(vae: AutoencoderKL | AutoencoderKLTemporalDecoder) -> Callable[[torch.Tensor], torch.Tensor]:
+    """(frames, 4, h, w) latents, unscaled -> images; the temporal decoder is told the chunk's frame count."""
+    if isinstance(vae, AutoencoderKLTemporalDecoder):
+        return lambda part: vae.decode(part, num_frames=len(part)).sample
+    return lambda part: vae.decode(part).sample
 
 
 def decode_bytes(vae: nn.Module, frames: int, height: int, width: int, dtype: torch.dtype) -> int:

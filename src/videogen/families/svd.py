@@ -38,7 +38,7 @@ from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from videogen.errors import FieldError, UserError
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.families.decoding import decode_in_chunks, fitting_chunk
+from videogen.families.decoding import decode_in_chunks, fitting_chunk, vae_class, vae_decoder
 from videogen.families.sv3d_camera import model_angles, orbit_angles
 from videogen.request import Request
 from videogen.sampling.deepcache import DeepCache
@@ -55,10 +55,6 @@ DEFAULT_DECODE_CHUNK = 14
 #: SV3D's noise augmentation of the conditioning image, fixed by the sampling script.
 SV3D_COND_AUG = 1e-5
 log = logging.getLogger(__name__)
-VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]] = {
-    "AutoencoderKLTemporalDecoder": AutoencoderKLTemporalDecoder,
-    "AutoencoderKL": AutoencoderKL,
-}
 
 
 @dataclass(frozen=True)
@@ -267,7 +263,7 @@ class SVDEngine:
             folder, subfolder="image_encoder", **common
         )
         unet = UNetSpatioTemporalConditionModel.from_pretrained(folder, subfolder="unet", **common)
-        vae = _vae_class(folder).from_pretrained(folder, subfolder="vae", **common)
+        vae = vae_class(folder).from_pretrained(folder, subfolder="vae", **common)
         scheduler_config = EulerDiscreteScheduler.load_config(folder, subfolder="scheduler")
         mean, std = _clip_normalisation(folder)
         return cls(image_encoder, mean, std, unet, vae, dict(scheduler_config), device, speedups)
@@ -457,9 +453,10 @@ class SVDEngine:
             guided = i < with_guidance
             model_input = torch.cat([latents] * 2) if guided else latents
             model_input = scheduler.scale_model_input(model_input, t)
-            conditioning = image_latents if guided or not plan.guided else image_latents[1:]
+            halved = plan.guided and not guided  # guidance is over: the conditional half alone
+            conditioning = image_latents[1:] if halved else image_latents
             model_input = torch.cat([model_input, conditioning], dim=2)
-            context = embeds if guided or not plan.guided else embeds[1:]
+            context = embeds[1:] if halved else embeds
             with cache.step(i, len(model_input)):
                 prediction = self.predict(model_input, t, context, vectors)
             if guided:
@@ -505,27 +502,12 @@ class SVDEngine:
                     chunk,
                     cap,
                 )
-
-        def decode(part: torch.Tensor) -> torch.Tensor:
-            extra = {"num_frames": len(part)} if temporal else {}
-            return self.vae.decode(part, **extra).sample
-
-        images, chunk = decode_in_chunks(decode, flat, chunk)
+        images, chunk = decode_in_chunks(vae_decoder(self.vae), flat, chunk)
         images = (images.float() / 2 + 0.5).clamp(0, 1)
         frames = images.permute(0, 2, 3, 1).cpu().numpy()
         if input_view is not None:
             frames[-1] = ((input_view.float().cpu() + 1) / 2).permute(1, 2, 0).numpy()
         return frames, chunk
-
-
-def _vae_class(folder: Path) -> type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]:
-    name = json.loads((folder / "vae" / "config.json").read_text())["_class_name"]
-    try:
-        return VAE_CLASSES[name]
-    except KeyError:
-        raise UserError(
-            f"model: {folder} has a {name} VAE; the SVD family takes {', '.join(VAE_CLASSES)}"
-        ) from None
 
 
 def _clip_normalisation(folder: Path) -> tuple[list[float], list[float]]:

@@ -18,7 +18,7 @@ from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.families.decoding import decode_in_chunks, fitting_chunk
+from videogen.families.decoding import decode_in_chunks, fitting_chunk, vae_decoder
 from videogen.request import Request
 from videogen.sampling.deepcache import DeepCache
 from videogen.sampling.guidance import guided_steps
@@ -230,7 +230,7 @@ class UNet3DEngine:
         if chunk is None:
             side = self.vae_scale
             chunk = fitting_chunk(self.vae, len(flat), height * side, width * side, self.dtype, self.device)
-        images, chunk = decode_in_chunks(lambda part: self.vae.decode(part).sample, flat, chunk)
+        images, chunk = decode_in_chunks(vae_decoder(self.vae), flat, chunk)
         images = (images.float() / 2 + 0.5).clamp(0, 1)
         video = images.reshape(batch, num_frames, *images.shape[1:]).permute(0, 1, 3, 4, 2)
         return video.cpu().numpy(), chunk

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file, save_file
+from safetensors.torch import save_file
 
 from videogen.errors import UserError
 
@@ -32,9 +32,9 @@ def read_latents(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     if not path.is_file():
         raise UserError(f"latents: {str(path)!r} is not a file")
     try:
-        tensors = load_file(str(path))
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}  # noqa: SIM118 - not a dict
     except (SafetensorError, OSError) as exc:
         raise UserError(f"latents: {str(path)!r} is not a safetensors file ({exc})") from None
     if METADATA_KEY not in metadata or "latents" not in tensors:

@@ -12,8 +12,6 @@ from typing import Any
 
 from videogen.sampling.guidance import guided_steps
 
-PRESET_NAMES = ("quality", "balanced", "fast")
-
 #: preset -> family -> request fields it sets
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
     "quality": {"unet3d": {}, "svd": {}},

@@ -15,14 +15,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from videogen.speedups.offload import OFFLOAD_MODES, offload
+from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
 from videogen.speedups.weight_pages import release_pages_after_forward
 
-__all__ = ["ATTENTION_BACKENDS", "DEFAULT_SPEEDUPS", "OFFLOAD_MODES", "Speedups", "prepare_modules"]
-
-#: SDPA backends by name; "auto" lets PyTorch choose (flash attention where it can).
-ATTENTION_BACKENDS = ("auto", "math", "flash", "efficient", "cudnn")
+__all__ = ["DEFAULT_SPEEDUPS", "Speedups", "prepare_modules"]
 
 
 @dataclass(frozen=True)
@@ -37,7 +34,7 @@ class Speedups:
     fused_qkv: bool = True
     #: convolution weights in channels-last memory format
     channels_last: bool = False
-    #: scaled-dot-product attention backend
+    #: scaled-dot-product attention backend: "auto" (PyTorch chooses), math, flash, efficient, cudnn
     attention: str = "auto"
     #: torch.compile the denoiser (opt-in: the first call compiles)
     compile: bool = False
@@ -45,10 +42,6 @@ class Speedups:
     offload: str | None = None
     #: torch.inference_mode rather than no_grad
     inference_mode: bool = True
-
-    def record(self) -> dict[str, object]:
-        """What the sidecar and the benchmark report."""
-        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @contextlib.contextmanager
     def running(self) -> Iterator[None]:
