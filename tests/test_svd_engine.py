@@ -273,22 +273,6 @@ def test_orbit_validation_names_the_field(fields, field) -> None:
     assert str(caught.value).startswith(f"{field}: ")
 
 
-@pytest.mark.parametrize(
-    ("engine_name", "fields", "field"),
-    [
-        ("svd", {"elevations": [10.0]}, "elevations"),
-        ("sv3d_u", {"camera_path": "orbit"}, "camera_path"),
-        ("svd", {"scheduler": "ddim"}, "scheduler"),
-        ("sv3d_p", {"azimuths": [0.0, 1.0]}, "azimuths"),
-    ],
-)
-def test_engine_rejects_fields_the_model_cannot_take(engine_name, fields, field, request) -> None:
-    engine: SVDEngine = request.getfixturevalue(engine_name)
-    with pytest.raises(FieldError) as caught:
-        _run(engine, _request(engine, **fields), [0])
-    assert caught.value.field == field
-
-
 # (f) progress and cancellation
 
 

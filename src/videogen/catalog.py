@@ -72,6 +72,8 @@ class ModelSpec:
     checkpoint: str | None = None
     #: an SV3D-style model: the input is an object to orbit, centred on white
     orbit: bool = False
+    #: an orbit model that takes camera angles (SV3D_p)
+    camera: bool = False
     #: the full-size architecture in ``videogen.architectures`` (for random-weight benchmarks)
     architecture: str | None = None
     license: str = ""
@@ -82,6 +84,15 @@ class ModelSpec:
     def source(self) -> str:
         """Where the weights come from, for people: a Hub repo id or a folder."""
         return str(self.local_dir) if self.local_dir else f"{self.repo_id}@{self.revision}"
+
+    @property
+    def kind(self) -> str:
+        """What decides the fields a model reads: unet3d, svd, sv3d_u (orbit) or sv3d_p (orbit + camera)."""
+        if self.family != "svd":
+            return self.family
+        if not self.orbit:
+            return "svd"
+        return "sv3d_p" if self.camera else "sv3d_u"
 
     @property
     def components(self) -> tuple[str, ...]:
@@ -177,6 +188,7 @@ SVD_MODELS = (
         repo_id="stabilityai/sv3d",
         checkpoint="sv3d_p.safetensors",
         orbit=True,
+        camera=True,
         architecture="sv3d-p",
         license=_STABILITY,
         vram_gb=20.0,
@@ -261,11 +273,12 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
         )
     unet = _read_json(path / "unet" / "config.json")
     side = _default_side(path, unet)
-    orbit = False
+    orbit = camera = False
     if family == "svd":
         from videogen.families.svd import vector_layout
 
-        orbit = vector_layout(unet).kind != "svd"
+        layout = vector_layout(unet).kind
+        orbit, camera = layout != "svd", layout == "sv3d_p"
         base = _SV3D if orbit else _SVD
         frames = int(unet.get("num_frames", base.num_frames))
         defaults = replace(base, height=side, width=side, num_frames=frames)
@@ -278,6 +291,7 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
         defaults=defaults,
         local_dir=path.resolve(),
         orbit=orbit,
+        camera=camera,
         description=f"local {class_name}",
     )
 

@@ -8,14 +8,15 @@ Errors always name the field, the value and what is allowed.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator
 
 from videogen.catalog import ModelSpec, resolve_model
-from videogen.errors import FieldError, UserError
+from videogen.errors import FieldError, UserError, shown
 from videogen.sampling.presets import preset_fields
 
 Scheduler = Literal["ddim", "dpm++", "euler", "unipc"]
@@ -30,6 +31,29 @@ Offload = Literal["model", "sequential"]
 SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
 log = logging.getLogger(__name__)
 FORMATS: tuple[str, ...] = get_args(Format)
+#: the longest prompt or negative prompt any front-end takes (a server may set a lower limit)
+MAX_PROMPT_CHARS = 20_000
+#: characters a prompt may hold besides printable text
+PROMPT_WHITESPACE = frozenset("\n\r\t")
+
+
+def _not_bool(value: Any) -> Any:
+    """JSON and YAML ``true`` would otherwise pass as the number 1."""
+    if isinstance(value, bool):
+        raise ValueError("must be a number, not true or false")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_not_bool)]
+Float = Annotated[float, BeforeValidator(_not_bool)]
+OptionalInt = Annotated[int | None, BeforeValidator(_not_bool)]
+OptionalFloat = Annotated[float | None, BeforeValidator(_not_bool)]
+
+
+def _random_seed(value: Any) -> Any:
+    """``-1`` asks for a random seed, as in AUTOMATIC1111 and ComfyUI."""
+    value = _not_bool(value)
+    return None if value == -1 else value
 
 
 class Request(BaseModel):
@@ -38,8 +62,8 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     # task inputs
-    prompt: str | None = None
-    negative_prompt: str | None = None
+    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
+    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
     image: str | None = None
     video: str | None = None
     # model
@@ -47,53 +71,80 @@ class Request(BaseModel):
     revision: str | None = None
     variant: str | None = None
     # shape
-    num_frames: int | None = Field(default=None, ge=1)
-    height: int | None = None
-    width: int | None = None
+    num_frames: OptionalInt = Field(default=None, ge=1)
+    height: OptionalInt = None
+    width: OptionalInt = None
     # sampling
-    steps: int | None = Field(default=None, ge=1, le=1000)
+    steps: OptionalInt = Field(default=None, ge=1, le=1000)
     scheduler: Scheduler | None = None
-    guidance: float | None = Field(default=None, ge=0, le=100)
-    seed: int | None = Field(default=None, ge=0, lt=2**63)
-    num_videos: int = Field(default=1, ge=1, le=64)
+    guidance: OptionalFloat = Field(default=None, ge=0, le=100)
+    seed: Annotated[int | None, BeforeValidator(_random_seed)] = Field(
+        default=None, ge=0, lt=2**63, description="-1 or left out: a random seed, recorded"
+    )
+    num_videos: Int = Field(default=1, ge=1, le=64)
     # image / video conditioning (UNet3D family: noisy seeding from a still or a clip)
-    strength: float | None = Field(default=None, gt=0, le=1)
+    strength: OptionalFloat = Field(default=None, gt=0, le=1)
     noise_mode: NoiseMode = "independent"
-    noise_mix: float = Field(default=0.5, ge=0, le=1)
+    noise_mix: Float = Field(default=0.5, ge=0, le=1)
     pin_first_frame: bool = False
     fit: Fit = "crop"
     background: str = "white"
-    max_input_pixels: int = Field(default=50_000_000, ge=1)
+    max_input_pixels: Int = Field(default=50_000_000, ge=1)
     upscale: str | None = None
-    upscale_strength: float = Field(default=0.65, gt=0, le=1)
+    upscale_strength: Float = Field(default=0.65, gt=0, le=1)
     # Stable Video Diffusion
-    motion_bucket_id: int | None = Field(default=None, ge=0, le=255)
-    cond_fps: float | None = Field(default=None, gt=0, le=240)
-    noise_aug_strength: float | None = Field(default=None, ge=0, le=10)
-    min_guidance: float | None = Field(default=None, ge=0, le=100)
-    max_guidance: float | None = Field(default=None, ge=0, le=100)
+    motion_bucket_id: OptionalInt = Field(default=None, ge=0, le=255)
+    cond_fps: OptionalFloat = Field(default=None, gt=0, le=240)
+    noise_aug_strength: OptionalFloat = Field(default=None, ge=0, le=10)
+    min_guidance: OptionalFloat = Field(default=None, ge=0, le=100)
+    max_guidance: OptionalFloat = Field(default=None, ge=0, le=100)
     # SV3D orbits
-    elevations: list[float] | None = None
-    azimuths: list[float] | None = None
+    elevations: list[Float] | None = Field(default=None, min_length=1, max_length=64)
+    azimuths: list[Float] | None = Field(default=None, min_length=1, max_length=64)
     camera_path: CameraPath | None = None
-    image_frame_ratio: float | None = Field(default=None, gt=0, le=1)
+    image_frame_ratio: OptionalFloat = Field(default=None, gt=0, le=1)
     remove_background: bool = True
     # output
     formats: list[Format] = Field(default_factory=lambda: ["mp4"], min_length=1)
-    fps: float | None = Field(default=None, gt=0, le=240)
+    fps: OptionalFloat = Field(default=None, gt=0, le=240)
     out_dir: str = "outputs"
     watermark: bool | None = None
     # runtime
     device: Device = "auto"
     dtype: DType = "auto"
-    decode_chunk_size: int | None = Field(default=None, ge=1)
+    decode_chunk_size: OptionalInt = Field(default=None, ge=1)
     offload: Offload | None = None
     compile: bool = False
     save_latents: bool = False
     # fast sampling (recorded in the sidecar like every field)
     preset: Preset | None = None
-    cache_interval: int | None = Field(default=None, ge=1, le=50)
-    guidance_end: float | None = Field(default=None, ge=0, le=1)
+    cache_interval: OptionalInt = Field(default=None, ge=1, le=50)
+    guidance_end: OptionalFloat = Field(default=None, ge=0, le=1)
+
+    @field_validator("prompt", "negative_prompt")
+    @classmethod
+    def _storable_prompt(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_text(value, PROMPT_WHITESPACE)
+        return value
+
+    @field_validator("image", "video", "model", "revision", "variant", "upscale", "background", "out_dir")
+    @classmethod
+    def _storable_name(cls, value: str | None) -> str | None:
+        if value is not None:
+            _check_text(value, frozenset())
+        return value
+
+    @field_validator("background")
+    @classmethod
+    def _colour(cls, value: str) -> str:
+        from videogen.media.images import parse_colour
+
+        try:
+            parse_colour(value)
+        except FieldError as exc:
+            raise ValueError(exc.allowed) from None
+        return value
 
     @field_validator("height", "width")
     @classmethod
@@ -114,6 +165,18 @@ class Request(BaseModel):
         return list(dict.fromkeys(value))
 
 
+def _check_text(value: str, allowed_controls: frozenset[str]) -> None:
+    """Text every store and file format can hold: valid Unicode, no NUL or other control characters."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        bad = value[exc.start]
+        raise ValueError(f"holds {bad!r}, a lone surrogate, which is not valid Unicode") from None
+    for char in value:
+        if unicodedata.category(char) == "Cc" and char not in allowed_controls:
+            raise ValueError(f"holds the control character {char!r}; send plain text")
+
+
 def parse_request(data: dict[str, Any]) -> Request:
     """Validate a mapping of request fields, turning pydantic's errors into one readable UserError."""
     try:
@@ -131,7 +194,7 @@ def describe_validation_error(exc: ValidationError) -> str:
             allowed = f"unknown field; known fields: {', '.join(Request.model_fields)}"
         else:
             allowed = _allowed_text(err)
-        lines.append(f"{field}: {err.get('input')!r} is not allowed; {allowed}")
+        lines.append(f"{field}: {shown(err.get('input'))} is not allowed; {allowed}")
     return "\n".join(lines)
 
 
@@ -141,6 +204,12 @@ def _allowed_text(err: dict[str, Any]) -> str:
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
         return f"must be {bounds[kind]} {next(iter(ctx.values())):g}"
+    if kind == "string_too_long":
+        return f"at most {ctx['max_length']} characters"
+    if kind == "too_long":
+        return f"give at most {ctx['max_length']} values"
+    if kind == "too_short":
+        return f"give at least {ctx['min_length']} values"
     if kind == "literal_error":
         return f"allowed: {ctx['expected']}"
     if kind == "value_error":
@@ -149,7 +218,7 @@ def _allowed_text(err: dict[str, Any]) -> str:
 
 
 def load_config(path: Path) -> dict[str, Any]:
-    """Read a YAML config whose keys are request fields."""
+    """Read a YAML config whose keys are request fields, or a video's JSON sidecar (its ``request``)."""
     try:
         data = yaml.safe_load(path.read_text())
     except OSError as exc:
@@ -162,13 +231,16 @@ def load_config(path: Path) -> dict[str, Any]:
         raise UserError(
             f"config: {str(path)!r} must hold a mapping of request fields, not {type(data).__name__}"
         )
+    if isinstance(data.get("request"), dict) and "videogen_version" in data:
+        return data["request"]  # a sidecar: the resolved request that made the video
     return data
 
 
 def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     """Fill the model's defaults into ``request`` and check the model's limits.
 
-    Returns the completed request (every shape/sampling field set) and the model's spec.
+    Returns the completed request (every shape/sampling field the model reads set) and the model's
+    spec. Fields the model does not read stay empty, so the record never claims they were used.
     """
     spec = resolve_model(request.model)
     d = spec.defaults
@@ -176,6 +248,8 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     request = request.model_copy(
         update={name: value for name, value in preset.items() if getattr(request, name) is None}
     )
+    check_family_fields(request, spec)
+    taken = taken_fields(spec)
     seeded_from_input = spec.family == "unet3d" and bool(request.image or request.video)
     filled = request.model_copy(
         update={
@@ -186,29 +260,67 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
             "width": request.width or d.width,
             "steps": request.steps or d.steps,
             "scheduler": request.scheduler or d.scheduler,
-            "guidance": d.guidance if request.guidance is None else request.guidance,
             "fps": request.fps or d.fps,
             "revision": request.revision or spec.revision,
             "variant": request.variant or spec.variant,
             "strength": request.strength or (d.strength if seeded_from_input else None),
             "watermark": d.watermark if request.watermark is None else request.watermark,
+            **{name: _or(request, name, d) for name in DEFAULTED if name in taken},
         }
     )
-    if spec.family == "svd":
-        filled = filled.model_copy(update={name: _or(request, name, d) for name in SVD_DEFAULTED})
-    check_family_fields(request, spec)
     check_limits(filled, spec)
     return filled, spec
 
 
-#: Fields only the SVD family reads, filled from its defaults when left out.
-SVD_DEFAULTED = ("motion_bucket_id", "cond_fps", "noise_aug_strength", "min_guidance", "max_guidance",
-                 "image_frame_ratio")  # fmt: skip
-#: Fields (left at None by default) that only one family reads.
-FAMILY_ONLY = {
-    "svd": (*SVD_DEFAULTED, "elevations", "azimuths", "camera_path"),
-    "unet3d": ("strength", "upscale", "negative_prompt"),
+#: Fields that take the model's default when left out, for the models that read them.
+DEFAULTED = ("guidance", "motion_bucket_id", "cond_fps", "noise_aug_strength", "min_guidance",
+             "max_guidance", "image_frame_ratio")  # fmt: skip
+#: Fields every model reads.
+COMMON_FIELDS = frozenset(
+    "prompt image video model revision variant num_frames height width steps seed num_videos "
+    "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
+    "save_latents preset cache_interval guidance_end".split()
+)
+_SV3D_FIELDS = frozenset("scheduler min_guidance max_guidance image_frame_ratio remove_background".split())
+#: What each kind of model (``ModelSpec.kind``) reads besides the common fields.
+KIND_FIELDS: dict[str, frozenset[str]] = {
+    "unet3d": frozenset(
+        "negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit background "
+        "upscale upscale_strength".split()
+    ),
+    "svd": frozenset(
+        "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance "
+        "max_guidance".split()
+    ),
+    "sv3d_u": _SV3D_FIELDS,
+    "sv3d_p": _SV3D_FIELDS | {"elevations", "azimuths", "camera_path"},
 }
+#: Why a field is refused for a kind of model, where a plain "does not use it" would leave people stuck.
+HINTS = {
+    "guidance": "these models guide each frame between min_guidance and max_guidance",
+    "motion_bucket_id": "SV3D is conditioned on the camera only",
+    "cond_fps": "SV3D is conditioned on the camera only",
+    "noise_aug_strength": "SV3D's conditioning noise is fixed at 1e-5",
+    "elevations": "only SV3D_p models (sv3d-p) take camera angles",
+    "azimuths": "only SV3D_p models (sv3d-p) take camera angles",
+    "camera_path": "only SV3D_p models (sv3d-p) take camera angles",
+    "fit": "SV3D centres the object on white by itself (image_frame_ratio)",
+    "background": "SV3D centres the object on white by itself (image_frame_ratio)",
+}
+#: Fields that only matter with an image or video input.
+INPUT_FIELDS = ("strength", "noise_mode", "noise_mix", "pin_first_frame", "fit", "background")
+
+
+def taken_fields(spec: ModelSpec) -> frozenset[str]:
+    """The request fields ``spec``'s model reads."""
+    return COMMON_FIELDS | KIND_FIELDS[spec.kind]
+
+
+def given(request: Request, name: str) -> bool:
+    """Whether ``name`` holds something other than the schema's default (a re-submitted record counts
+    as giving only what differs from the defaults)."""
+    default = Request.model_fields[name].get_default(call_default_factory=True)
+    return getattr(request, name) != default
 
 
 def _or(request: Request, name: str, defaults: object) -> object:
@@ -217,16 +329,27 @@ def _or(request: Request, name: str, defaults: object) -> object:
 
 
 def check_family_fields(request: Request, spec: ModelSpec) -> None:
-    """A control the model's family does not have is an error, not silently ignored."""
-    for family, names in FAMILY_ONLY.items():
-        if family == spec.family:
-            continue
-        for name in names:
-            value = getattr(request, name)
-            if value is not None:
-                raise FieldError(
-                    name, value, f"only models of the {family} family use it; {spec.id} is {spec.family}"
-                )
+    """A control the model does not have, or one that does nothing here, is an error, not ignored."""
+    taken = taken_fields(spec)
+    for name in Request.model_fields:
+        if name not in taken and given(request, name):
+            why = HINTS.get(name, f"only {_kinds_taking(name)} models use it")
+            raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
+    if spec.family == "svd" and request.scheduler not in (None, "euler"):
+        raise FieldError("scheduler", request.scheduler, "SVD and SV3D sample with euler (EDM sampler)")
+    if not (request.image or request.video):
+        for name in INPUT_FIELDS:
+            if given(request, name):
+                raise FieldError(name, getattr(request, name), "only used with an image or video input")
+    if given(request, "noise_mix") and request.noise_mode != "mixed":
+        raise FieldError("noise_mix", request.noise_mix, "only used with noise_mode 'mixed'")
+    if given(request, "upscale_strength") and request.upscale is None:
+        raise FieldError("upscale_strength", request.upscale_strength, "only used with upscale")
+
+
+def _kinds_taking(name: str) -> str:
+    kinds = [kind for kind, fields in KIND_FIELDS.items() if name in fields]
+    return " and ".join(kinds) or "no"
 
 
 def check_limits(request: Request, spec: ModelSpec) -> None:
@@ -243,6 +366,10 @@ def check_limits(request: Request, spec: ModelSpec) -> None:
     if limits.sizes and (request.height, request.width) not in limits.sizes:
         sizes = ", ".join(f"{w}x{h}" for h, w in limits.sizes)
         raise FieldError("height", request.height, f"{spec.id} takes only {sizes} (width x height)")
+    if spec.kind == "sv3d_p":
+        from videogen.families.sv3d_camera import orbit_angles
+
+        orbit_angles(request.num_frames, request.elevations, request.azimuths, request.camera_path)
     if "t2v" in spec.tasks and not (request.prompt or "").strip():
         raise FieldError("prompt", request.prompt, f"{spec.id} is a text-to-video model and needs a prompt")
     check_inputs(request, spec)

@@ -323,17 +323,7 @@ class SVDEngine:
         return videos
 
     def plan(self, request: Request) -> Plan:
-        """Check the request against this model and work out its conditioning vector and guidance."""
-        if request.scheduler not in (None, "euler"):
-            raise FieldError(
-                "scheduler",
-                request.scheduler,
-                "SVD and SV3D sample with euler (EDM v-prediction, Karras sigmas)",
-            )
-        if self.layout.kind != "sv3d_p":
-            for name in ("elevations", "azimuths", "camera_path"):
-                if getattr(request, name) is not None:
-                    raise FieldError(name, getattr(request, name), "only SV3D_p models take camera angles")
+        """Work out the (resolved) request's conditioning vector and guidance for this model."""
         num_frames = _resolved(request, "num_frames")
         minimum, maximum = _resolved(request, "min_guidance"), _resolved(request, "max_guidance")
         if self.layout.kind == "svd":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
@@ -11,6 +12,7 @@ from pydantic import BaseModel, Field
 from videogen.catalog import ModelSpec
 from videogen.server.store import JobRow, Status, UploadRow
 
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 #: output kinds that are folders, not single files, and so have no download URL
 FOLDER_KINDS = frozenset({"frames"})
 
@@ -70,7 +72,22 @@ class JobOut(BaseModel):
             for video in row.outputs or []
         ]
         fields = {name: getattr(row, name) for name in cls.model_fields if name != "outputs"}
-        return cls(**fields, outputs=outputs)
+        return cls(**valid_unicode(fields), outputs=valid_unicode(outputs))
+
+
+def valid_unicode(value: Any) -> Any:
+    """``value`` with lone surrogates in its strings replaced by U+FFFD.
+
+    Submit refuses such text, but a row stored before it did (or by another writer) must not make
+    every listing that includes it fail to encode.
+    """
+    if isinstance(value, str):
+        return LONE_SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {valid_unicode(key): valid_unicode(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [valid_unicode(item) for item in value]
+    return value
 
 
 class JobPage(BaseModel):
