@@ -10,11 +10,13 @@ from pathlib import Path
 
 import av
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from typer.testing import CliRunner
 
 from videogen.cli import app
+from videogen.families import EngineCache
 from videogen.families.unet3d import UNet3DEngine
 from videogen.media import to_uint8
 from videogen.request import Request, resolve_request
@@ -179,3 +181,67 @@ def test_selftest_passes_offline() -> None:
     result = runner.invoke(app, ["selftest"])
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "unet3d" in result.stdout and "ok" in result.stdout
+
+
+def _refuse_loading(monkeypatch) -> None:
+    """Make any model load fail the test: what is checked before the compute must not get there."""
+
+    def load(*_args, **_kwargs):
+        raise AssertionError("a model was loaded")
+
+    monkeypatch.setattr(EngineCache, "get", load)
+
+
+def test_an_out_that_is_a_file_fails_before_the_model_loads(tiny_unet3d, tmp_path, monkeypatch) -> None:
+    _refuse_loading(monkeypatch)
+    taken = tmp_path / "taken"
+    taken.write_text("not a folder")
+    result = runner.invoke(
+        app, ["generate", "waves", "--model", str(tiny_unet3d), "--out", str(taken), *SMALL]
+    )
+    assert result.exit_code == 2, result.stderr
+    assert f"error: out_dir: {str(taken)!r} is not allowed; it is a file; give a folder" in result.stderr
+    assert taken.read_text() == "not a folder"
+
+
+def test_an_out_that_cannot_be_created_fails_before_the_model_loads(
+    tiny_unet3d, tmp_path, monkeypatch
+) -> None:
+    _refuse_loading(monkeypatch)
+    (tmp_path / "file").write_text("")
+    out = tmp_path / "file" / "videos"
+    result = runner.invoke(app, ["generate", "waves", "--model", str(tiny_unet3d), "--out", str(out), *SMALL])
+    assert result.exit_code == 2, result.stderr
+    assert (
+        f"out_dir: {str(out)!r} is not allowed; a part of the path is a file; give a folder" in result.stderr
+    )
+
+
+def _serve(*args: str) -> subprocess.CompletedProcess:
+    """``videogen serve`` that is expected to refuse to start."""
+    command = [sys.executable, "-m", "videogen", "serve", "--no-ui", "--port", "9", *args]
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def _one_error_line(proc: subprocess.CompletedProcess) -> str:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr + proc.stdout
+    (line,) = [line for line in proc.stderr.splitlines() if line.strip()]
+    return line
+
+
+@pytest.mark.skipif(not Path("/sys").is_dir(), reason="needs a folder no one may write in: Linux /sys")
+def test_serve_refuses_a_data_dir_it_cannot_write_in_one_line() -> None:
+    line = _one_error_line(_serve("--data-dir", "/sys/videogen-data"))
+    assert line.startswith(
+        "error: data_dir: '/sys/videogen-data' is not allowed; files cannot be written there ("
+    )
+
+
+def test_serve_refuses_a_database_that_does_not_answer_in_one_line(tmp_path) -> None:
+    url = "postgresql+psycopg://videogen:secret@127.0.0.1:1/jobs"  # nothing listens on port 1
+    line = _one_error_line(_serve("--data-dir", str(tmp_path), "--database-url", url))
+    assert line.startswith(
+        "error: database_url: cannot connect to postgresql+psycopg://videogen:***@127.0.0.1:1/jobs ("
+    )
+    assert "Connection refused" in line and "secret" not in line

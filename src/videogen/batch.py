@@ -11,6 +11,7 @@ from pathlib import Path
 from videogen.errors import FieldError, UserError
 from videogen.families import ENGINES, EngineCache
 from videogen.generate import GenerationResult, generate
+from videogen.media.outputs import writable_folder
 from videogen.request import Request, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback
 from videogen.sampling.seeds import pick_seed
@@ -57,6 +58,7 @@ def generate_batch(
 ) -> BatchResult:
     """Run the request once per image of its folder; image k starts at seed + k * num_videos."""
     resolve_request(request)  # a mistake in the shared settings fails once, before any image runs
+    writable_folder("out_dir", request.out_dir)
     images = folder_images(Path(request.image))
     seed, was_random = pick_seed(request.seed)
     batch = BatchResult(seed=seed, seed_was_random=was_random)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -35,6 +36,26 @@ def slugify(text: str, max_len: int = 40) -> str:
         # Cut at a word boundary unless that would leave less than half.
         slug = cut.rsplit("-", 1)[0] if cut.rfind("-") >= max_len // 2 else slug[:max_len]
     return slug.strip("-") or "video"
+
+
+def writable_folder(field: str, folder: str | Path) -> Path:
+    """Create ``folder`` (with its parents) and make sure a file can be written in it.
+
+    Called before any model loads, so a folder that cannot take the outputs (a file, a path
+    through a file, no permission, a read-only disk) fails at once instead of after the compute.
+    """
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except FileExistsError:
+        raise FieldError(field, str(folder), "it is a file; give a folder") from None
+    except NotADirectoryError:
+        raise FieldError(field, str(folder), "a part of the path is a file; give a folder") from None
+    except OSError as exc:
+        raise FieldError(field, str(folder), f"files cannot be written there ({exc.strerror})") from None
+    return path
 
 
 def output_names(stem: str) -> dict[str, str]:
