@@ -569,6 +569,7 @@ def serve(
     options = dict(locals())
     import uvicorn
 
+    from videogen.media.outputs import writable_folder
     from videogen.server import Settings, create_app
     from videogen.server.settings import default_data_dir
 
@@ -577,6 +578,7 @@ def serve(
     options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()))
     try:
         settings = Settings(**options)
+        writable_folder("data_dir", settings.data_dir)
         application = create_app(settings)
     except UserError as exc:
         raise fail(str(exc)) from None

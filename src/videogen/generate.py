@@ -30,6 +30,7 @@ from videogen.inputs import fit_frames, load_inputs, with_video_length
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import slugify, to_uint8, write_outputs
 from videogen.media.latents import read_latents
+from videogen.media.outputs import writable_folder
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
 from videogen.memory import peak_rss_mb, peak_vram_mb
 from videogen.request import Request, parse_request, resolve_request
@@ -92,6 +93,7 @@ def generate(
     seed, was_random = pick_seed(request.seed)
     request = request.model_copy(update={"seed": seed})
     report = Reporter(progress, cancel, request.num_videos)
+    writable_folder("out_dir", request.out_dir)  # before the compute, not after it
     inputs, input_record = load_inputs(request, spec)
     run = _Run(request, spec, engines, report, started)
     videos = run.generate(inputs, video_seeds(seed, request.num_videos))
@@ -120,6 +122,7 @@ def decode_latents(
     fields = {**sidecar["request"], **overrides, "save_latents": False}
     request, spec = resolve_request(parse_request(fields))
     report = Reporter(progress, None, 1)
+    writable_folder("out_dir", request.out_dir)
     run = _Run(request, spec, engines, report, started)
     engine = run.engine()
     report("decode")
