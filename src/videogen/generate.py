@@ -28,15 +28,15 @@ from videogen.families import ENGINES, Engine, EngineCache
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.inputs import fit_frames, load_inputs, with_video_length
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
-from videogen.media import slugify, to_uint8, write_outputs
+from videogen.media import to_uint8, write_outputs
 from videogen.media.latents import read_latents
-from videogen.media.outputs import writable_folder
+from videogen.media.outputs import output_base, writable_folder
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
 from videogen.memory import peak_rss_mb, peak_vram_mb
 from videogen.request import Request, parse_request, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
 from videogen.sampling.seeds import pick_seed, video_seeds
-from videogen.speedups import Speedups
+from videogen.speedups import Speedups, check_compile
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +167,7 @@ class _Run:
         self.dtype = resolve_dtype(request.dtype, self.device)
         if request.offload is not None and self.device.type != "cuda":
             raise FieldError("offload", request.offload, f"offloading needs a CUDA device, not {self.device}")
+        check_compile(request.compile, self.device)
         self.speedups = Speedups(compile=request.compile, offload=request.offload)
         self.load_seconds = 0.0
 
@@ -195,7 +196,8 @@ class _Run:
         frames, watermark = apply_watermark(to_uint8(video.frames), bool(request.watermark))
         timings = {"load_s": self.load_seconds, **video.timings}
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        base = f"{stamp}_{slugify(request.prompt or spec.id)}_s{video.seed}"
+        named_after = output_base(request.prompt, request.image or request.video, spec.id)
+        base = f"{stamp}_{named_after}_s{video.seed}"
         if "upscaled_from" in extra:
             base += "_upscaled"
         sidecar = {

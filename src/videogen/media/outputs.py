@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -28,14 +27,30 @@ from videogen.media.writers import (
 
 
 def slugify(text: str, max_len: int = 40) -> str:
-    """A file-name-safe slug of ``text``: lowercase ascii words joined by dashes, never empty."""
-    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    """A file-name-safe slug of ``text``, never empty: lowercase words of letters and digits of any
+    script, joined by dashes, at most ``max_len`` bytes of UTF-8.
+
+    NFKC folds compatibility forms (full-width letters, ligatures) into plain ones. Every character
+    that is not a letter, a digit or a combining mark separates words: path separators, control and
+    format characters, the characters file systems reserve, punctuation, emoji. So "一只猫" stays
+    readable and nothing in a slug can leave its folder or hide.
+    """
+    normal = unicodedata.normalize("NFKC", text).lower()
+    kept = "".join(char if unicodedata.category(char)[0] in "LNM" else " " for char in normal)
+    slug = "-".join(kept.split()).encode()
     if len(slug) > max_len:
         cut = slug[: max_len + 1]
         # Cut at a word boundary unless that would leave less than half.
-        slug = cut.rsplit("-", 1)[0] if cut.rfind("-") >= max_len // 2 else slug[:max_len]
-    return slug.strip("-") or "video"
+        boundary = cut.rfind(b"-")
+        slug = cut[:boundary] if boundary >= max_len // 2 else slug[:max_len]
+    return slug.decode(errors="ignore").strip("-") or "video"  # "ignore" drops a character cut in two
+
+
+def output_base(prompt: str | None, input_file: str | None, model: str) -> str:
+    """The readable part of an output's name: the input file's stem and the prompt, else the model."""
+    parts = [Path(input_file).stem] if input_file else []
+    parts += [prompt] if prompt else []
+    return "_".join(slugify(part) for part in parts or [model])
 
 
 def writable_folder(field: str, folder: str | Path) -> Path:

@@ -4,6 +4,9 @@ Each measure is a switch of ``Speedups`` so that ``videogen bench --ablate`` can
 alone. The defaults are what measured faster or leaner on this project's machines (BENCHMARKS.md);
 ``channels_last`` stays off because it measured slower on the CPU here and could not be measured on
 a GPU yet, ``compile`` because its first call compiles for minutes.
+
+``generate`` refuses ``compile`` on the CPU (``check_compile``): Inductor took 150 s there to compile
+even the tiny test model's UNet, more than a CPU generation gains back.
 """
 
 from __future__ import annotations
@@ -15,11 +18,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from videogen.errors import FieldError
 from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
 from videogen.speedups.weight_pages import release_pages_after_forward
 
-__all__ = ["DEFAULT_SPEEDUPS", "Speedups", "prepare_modules"]
+__all__ = ["DEFAULT_SPEEDUPS", "Speedups", "check_compile", "prepare_modules"]
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,16 @@ class Speedups:
 
 
 DEFAULT_SPEEDUPS = Speedups()
+
+
+def check_compile(compile: bool, device: torch.device) -> None:
+    """torch.compile is offered where it pays: on the CPU its first call compiles for minutes."""
+    if compile and device.type == "cpu":
+        raise FieldError(
+            "compile",
+            compile,
+            "torch.compile is for CUDA devices; on the CPU compiling takes minutes, more than it saves",
+        )
 
 
 def _attention_backend(name: str) -> contextlib.AbstractContextManager:
@@ -89,7 +103,8 @@ def prepare_modules(
         module.eval().requires_grad_(False)
         if speedups.offload is None:
             module.to(device)
-    if device.type == "cpu" and speedups.onednn_linear and onednn_linear_available():
+    # Inductor lowers linear layers itself and cannot trace the oneDNN operator
+    if device.type == "cpu" and speedups.onednn_linear and not speedups.compile and onednn_linear_available():
         applied["onednn_linear_layers"] = sum(use_onednn_linear(module) for module in modules)
     if device.type == "cpu" and speedups.release_weights and not speedups.compile:
         covered = sum(release_pages_after_forward(module) for module in modules)
