@@ -5,11 +5,14 @@ from __future__ import annotations
 import csv
 import functools
 import http.server
+import itertools
 import json
 import shutil
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -23,6 +26,7 @@ from videogen.compare.inputs import grid_inputs
 from videogen.data import default_prompts, default_stills
 from videogen.data.stills import STILLS, render_still
 from videogen.errors import UserError
+from videogen.media import write_mp4
 from videogen.metrics import METRICS, EncoderSources
 from videogen.metrics.tiny import build_tiny_clip, build_tiny_dino, write_tiny_aesthetic_head
 from videogen.testing import build_tiny_model
@@ -228,28 +232,29 @@ def test_default_prompts_and_stills_ship_with_the_package() -> None:
             assert np.abs(np.asarray(image.convert("RGB"), dtype=np.int16) - drawn).max() <= 1, still.name
 
 
-@pytest.fixture
-def served(report: Path) -> Iterator[str]:
-    """The report folder over HTTP on 127.0.0.1, as a browser would get it."""
+@contextmanager
+def _served(folder: Path) -> Iterator[str]:
+    """A report folder over HTTP on 127.0.0.1, as a browser would get it."""
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
             pass
 
     server = http.server.ThreadingHTTPServer(
-        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(report))
+        ("127.0.0.1", 0), functools.partial(Quiet, directory=str(folder))
     )
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/index.html"
-    server.shutdown()
-    thread.join()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}/index.html"
+    finally:
+        server.shutdown()
+        thread.join()
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
-)
-def test_report_opens_in_chromium_and_every_video_plays(served: str) -> None:
+@contextmanager
+def _browser_page(url: str) -> Iterator[tuple[Any, list[str]]]:
+    """``url`` open in headless chromium, and the page's errors as they come."""
     from playwright import sync_api  # the dev extra; only the browser may be missing
 
     args = ["--no-sandbox", "--headless=new", "--disable-gpu", "--disable-background-networking",
@@ -261,7 +266,19 @@ def test_report_opens_in_chromium_and_every_video_plays(served: str) -> None:
         page.on("console", lambda message: message.type == "error" and problems.append(message.text))
         page.on("pageerror", lambda error: problems.append(str(error)))
         page.on("requestfailed", lambda request: problems.append(f"failed request {request.url}"))
-        page.goto(served)
+        page.goto(url)
+        yield page, problems
+        browser.close()
+
+
+needs_chromium = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium (apt-get install chromium)"
+)
+
+
+@needs_chromium
+def test_report_opens_in_chromium_and_every_video_plays(report: Path) -> None:
+    with _served(report) as url, _browser_page(url) as (page, problems):
         # Every player is running and has played some of its video (they loop, so compare time played).
         page.wait_for_function(
             """() => {
@@ -278,6 +295,50 @@ def test_report_opens_in_chromium_and_every_video_plays(served: str) -> None:
         assert page.evaluate("[...document.querySelectorAll('video')].every(v => v.paused)")
         page.click("#restart")
         assert page.evaluate("[...document.querySelectorAll('video')].every(v => !v.paused)")
-        browser.close()
     assert codecs == [None] * 4
+    assert problems == []
+
+
+#: Where each player is, sampled on every animation frame for ``ms`` once all have started:
+#: [[shorter clip's time, longer clip's time, longer clip's duration, shorter clip's duration], ...]
+SAMPLE_PLAYERS = """(ms) => new Promise((resolve) => {
+    const videos = [...document.querySelectorAll("video")].sort((a, b) => a.duration - b.duration);
+    const samples = [], until = performance.now() + ms;
+    const sample = () => {
+        samples.push([videos[0].currentTime, videos[1].currentTime, videos[1].duration, videos[0].duration]);
+        performance.now() < until ? requestAnimationFrame(sample) : resolve(samples);
+    };
+    sample();
+})"""
+
+
+@pytest.fixture(scope="module")
+def uneven_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A report of two clips, 1 s and 2.5 s long (videos from another tool, one folder each)."""
+    made, out = tmp_path_factory.mktemp("uneven"), tmp_path_factory.mktemp("uneven-report")
+    for name, frames in (("short", 8), ("long", 20)):
+        ramp = np.linspace(0, 255, frames, dtype=np.uint8)[:, None, None, None]
+        (made / name).mkdir()
+        write_mp4(np.broadcast_to(ramp, (frames, 64, 64, 3)).copy(), made / name / "clip.mp4", 8.0)
+    run_from_dir(made, out, EncoderSources(learned=False))
+    return out
+
+
+@needs_chromium
+def test_players_of_different_lengths_stay_in_step(uneven_report: Path) -> None:
+    """The shorter clip waits on its last frame until the longer one ends; then both restart."""
+    with _served(uneven_report) as url, _browser_page(url) as (page, problems):
+        page.wait_for_function(
+            "[...document.querySelectorAll('video')].every(v => v.readyState >= 2 && v.currentTime > 0)",
+            timeout=15_000,
+        )
+        samples = page.evaluate(SAMPLE_PLAYERS, 6_000)
+    short_length = samples[0][3]
+    assert short_length == pytest.approx(1.0, abs=0.05) and samples[0][2] == pytest.approx(2.5, abs=0.05)
+    # Both looped (the longer one went back to the start at least twice) ...
+    restarts = sum(1 for before, after in itertools.pairwise(samples) if after[1] < before[1] - 1)
+    assert restarts >= 2, samples
+    # ... and at every moment the shorter one is where the longer one is, or waits at its end.
+    drift = max(abs(short - min(long, short_length)) for short, long, _, _ in samples)
+    assert drift < 0.3, f"the players drifted {drift:.2f} s apart"
     assert problems == []

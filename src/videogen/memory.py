@@ -12,6 +12,7 @@ import torch
 MEMINFO = Path("/proc/meminfo")
 STATM = Path("/proc/self/statm")
 STATUS = Path("/proc/self/status")
+CLEAR_REFS = Path("/proc/self/clear_refs")
 
 
 def free_memory(device: torch.device) -> int | None:
@@ -38,6 +39,23 @@ def peak_rss_mb() -> float:
                 return int(line.split()[1]) / 1024
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux, bytes on macOS
     return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+
+
+def reset_peak_rss() -> bool:
+    """Restart this process's peak resident memory from its resident memory now; False where that
+    cannot be done, and ``peak_rss_mb`` keeps counting from the start of the process.
+
+    Linux resets VmHWM when "5" is written to /proc/self/clear_refs (since 4.0); ru_maxrss, the
+    fallback elsewhere, cannot be reset.
+    """
+    if not STATUS.exists():
+        return False
+    try:
+        with CLEAR_REFS.open("w") as handle:
+            handle.write("5")
+    except OSError:
+        return False
+    return True
 
 
 def peak_vram_mb(device: torch.device) -> float | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from videogen.compare.inputs import GridInput
@@ -23,7 +23,7 @@ class Cell:
     """One video of the grid: (model, row, seed)."""
 
     model: str  # as given: a catalog id or a folder
-    model_id: str  # the catalog id or the folder's name, shown in the report
+    model_id: str  # the model's label in the report: its id, or a tail of its folder (model_labels)
     folder: str  # the model's folder under videos/
     input: GridInput
     seed: int | None
@@ -71,6 +71,32 @@ def write_record(path: Path, record: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(record, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def model_labels(models: list[tuple[str, str]]) -> list[str]:
+    """What the report calls each (id, source) pair: its id, unless models from other sources share
+    it (two folders of the same name); those are called by the shortest tail of their source path
+    that tells them apart (``a/tiny-unet3d`` and ``b/tiny-unet3d``).
+
+    A catalog model's source is its id; a folder's is its resolved path.
+    """
+    sources: dict[str, set[str]] = {}
+    for model_id, source in models:
+        sources.setdefault(model_id, set()).add(source)
+    tails: dict[str, str] = {}
+    for model_id, group in sources.items():
+        if len(group) == 1:
+            tails[next(iter(group))] = model_id
+            continue
+        parts = {source: PurePath(source).parts for source in group}
+        for depth in range(1, max(len(p) for p in parts.values()) + 1):
+            labels = {source: "/".join(p[-depth:]).lstrip("/") for source, p in parts.items()}
+            if len(set(labels.values())) == len(group):
+                break
+        else:  # e.g. the catalog id "svd" and the folder "/svd"
+            labels = {source: source for source in group}
+        tails.update(labels)
+    return [tails[source] for _, source in models]
 
 
 def unique_folders(names: list[str]) -> list[str]:

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from videogen.compare.cells import Cell, read_record, unique_folders, write_record
+from videogen.compare.cells import Cell, model_labels, read_record, unique_folders, write_record
 from videogen.compare.evaluation import evaluate_records
 from videogen.compare.events import CellCallback, CellEvent
 from videogen.compare.facts import run_facts
@@ -38,6 +38,15 @@ class FoundVideo:
     def model(self) -> str:
         model = (self.sidecar or {}).get("model") or {}
         return model.get("id") or self.video.parent.name
+
+    @property
+    def source(self) -> str:
+        """What tells models apart: a catalog model's id, a local model folder's path, else the
+        folder the video is in."""
+        model = (self.sidecar or {}).get("model") or {}
+        if not model.get("id"):
+            return str(self.video.parent.resolve())
+        return model["id"] if model.get("repo_id") else str(model.get("source") or model["id"])
 
     @property
     def row(self) -> tuple[str | None, str | None]:
@@ -120,18 +129,21 @@ def _sidecar(path: Path) -> dict[str, Any] | None:
 
 
 def _cells(videos: list[FoundVideo], out: Path) -> list[tuple[Cell, FoundVideo]]:
-    """One cell per video: rows by (prompt, input image), models by id, names unique per model."""
+    """One cell per video: rows by (prompt, input image), models by id and source, names unique per
+    model."""
     rows: dict[tuple[str | None, str | None], GridInput] = {}
     for video in videos:
         if video.row not in rows:
             rows[video.row] = _row(len(rows), video, out)
-    models = list(dict.fromkeys(video.model for video in videos))
-    folders = dict(zip(models, unique_folders(models), strict=True))
+    models = list(dict.fromkeys((video.model, video.source) for video in videos))
+    labels = model_labels(models)
+    named = dict(zip(models, zip(labels, unique_folders(labels), strict=True), strict=True))
     names: set[tuple[str, str]] = set()
     cells = []
     for video in videos:
         seed = (video.sidecar or {}).get("seed")
-        cell = Cell(video.model, video.model, folders[video.model], rows[video.row], seed)
+        label, folder = named[video.model, video.source]
+        cell = Cell(video.source, label, folder, rows[video.row], seed)
         while (cell.folder, cell.name) in names:  # the same model, row and seed twice
             cell = Cell(cell.model, cell.model_id, cell.folder, cell.input, seed, cell.repeat + 1)
         names.add((cell.folder, cell.name))

@@ -8,6 +8,7 @@ cells that have a video but no metrics are only evaluated.
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videogen.catalog import ModelSpec, resolve_model
-from videogen.compare.cells import Cell, read_record, unique_folders, write_record
+from videogen.compare.cells import Cell, model_labels, read_record, unique_folders, write_record
 from videogen.compare.evaluation import evaluate_records
 from videogen.compare.events import CellCallback, CellEvent
 from videogen.compare.facts import run_facts
@@ -29,6 +30,7 @@ from videogen.errors import Cancelled, UserError
 from videogen.families import ENGINES, EngineCache
 from videogen.generate import VideoOutput, generate
 from videogen.loading import locate_weights
+from videogen.memory import reset_peak_rss
 from videogen.metrics import EncoderSources, Evaluator
 from videogen.request import parse_request, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback
@@ -44,6 +46,12 @@ FILE_NAMES = {
     "sidecar": ("sidecar", ".sidecar.json"),
     "input": ("input", "_input.png"),
 }
+
+#: A record's note where its peak RAM could not be measured for that video alone.
+NO_PEAK_RESET = (
+    "not measured: this system cannot restart the process's peak resident memory "
+    "(Linux's /proc/self/clear_refs), so it would include the models run before"
+)
 
 
 @dataclass
@@ -91,15 +99,15 @@ def run_compare(
     shared = set(settings.fields) & set(PER_CELL_FIELDS)
     if shared:
         raise UserError(f"{', '.join(sorted(shared))}: set per cell by compare; leave it out of the settings")
-    specs = [resolve_model(model) for model in settings.models]
+    models = _models(settings.models)
+    specs = list(models.values())
+    labels = model_labels([(spec.id, model_source(spec)) for spec in specs])
     evaluator = Evaluator(settings.encoders)
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(settings, specs, out)
     cells: list[tuple[Cell, ModelSpec]] = [
-        (Cell(model, spec.id, folder, row, seed), spec)
-        for model, spec, folder in zip(
-            settings.models, specs, unique_folders([s.id for s in specs]), strict=True
-        )
+        (Cell(model, label, folder, row, seed), spec)
+        for (model, spec), label, folder in zip(models.items(), labels, unique_folders(labels), strict=True)
         for row in rows
         for seed in seeds
     ]
@@ -112,6 +120,24 @@ def run_compare(
     if on_cell is not None:
         on_cell(CellEvent("report", len(records), len(records)))
     return CompareResult(out, records, write_report(out, records, run_settings(settings)))
+
+
+def _models(given: list[str]) -> dict[str, ModelSpec]:
+    """The models to compare, as given -> their spec; a model given twice (also as another path to
+    the same folder) is compared once."""
+    models: dict[str, ModelSpec] = {}
+    sources: set[str] = set()
+    for model in given:
+        spec = resolve_model(model)
+        if model_source(spec) not in sources:
+            sources.add(model_source(spec))
+            models[model] = spec
+    return models
+
+
+def model_source(spec: ModelSpec) -> str:
+    """What tells models apart: a folder's resolved path, else the catalog id."""
+    return str(spec.local_dir) if spec.local_dir else spec.id
 
 
 def cell_fields(settings: CompareSettings, cell: Cell, spec: ModelSpec) -> dict[str, Any]:
@@ -195,6 +221,8 @@ class _Grid:
     on_step: ProgressCallback | None
     cancel: CancelFlag | None
     engines: EngineCache
+    #: the model whose engine may be loaded (only that one: see _measure_alone)
+    loaded: str | None = None
 
     def run(self, cell: Cell, fields: dict[str, Any], done: int, total: int) -> dict[str, Any]:
         """Make one cell's video, or keep the finished one; return its record."""
@@ -211,12 +239,16 @@ class _Grid:
             self.report(event("skip"))
             return previous
         self.report(event("generate"))
+        own_peak = self._measure_alone(cell)
         staging = cell.path(out, ".staging")
         shutil.rmtree(staging, ignore_errors=True)
         try:
             request = parse_request(_request_fields(fields, out, staging))
             result = generate(request, self.on_step, self.cancel, self.engines)
             record = _finish(cell, result.videos[0], out)
+            if not own_peak:
+                record["peak_memory_mb"].pop("rss", None)
+                record["peak_memory_note"] = NO_PEAK_RESET
         except Cancelled:
             raise
         except Exception as exc:  # a failed cell is recorded and reported; the rest of the grid still runs
@@ -228,6 +260,17 @@ class _Grid:
         record["asked"] = fingerprint
         write_record(cell.path(out, ".json"), record)
         return record
+
+    def _measure_alone(self, cell: Cell) -> bool:
+        """Make the peak memory recorded for ``cell``'s video its own: unload the engines of other
+        models (their weights would count too) and restart the peak. False where the peak RAM cannot
+        be restarted; the peak VRAM is restarted by ``generate`` on every call.
+        """
+        if cell.model != self.loaded:
+            self.engines.clear()
+            gc.collect()
+            self.loaded = cell.model
+        return reset_peak_rss()
 
 
 def _finish(cell: Cell, video: VideoOutput, out: Path) -> dict[str, Any]:

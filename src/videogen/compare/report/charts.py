@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,6 +13,9 @@ from videogen.compare.report.summary import ModelSummary
 from videogen.metrics import METRICS
 
 MIN_RADAR_AXES = 3
+#: where the radar's metric names sit (the circle is at 1), and how far off an axis (as a cosine or
+#: sine) a name may be and still be centred on it
+LABEL_RADIUS, LABEL_SLACK = 1.07, 0.1
 
 
 def _colours(count: int) -> list[tuple[float, ...]]:
@@ -90,13 +94,24 @@ def radar_chart(summaries: list[ModelSummary], path: Path) -> str | None:
         values = [normalised(name, summary.metrics[name].mean) for name in names]
         axes.plot(closed, [*values, values[0]], color=colour, linewidth=1.6, label=summary.model)
         axes.fill(closed, [*values, values[0]], color=colour, alpha=0.12)
-    axes.set_xticks(angles, [textwrap.fill(METRICS[name].label, 16) for name in names], fontsize=7)
-    axes.tick_params(axis="x", pad=12)
+    axes.set_xticks(angles, [""] * len(names))  # the spokes; the labels are placed below
+    for angle, name in zip(angles, names, strict=True):
+        _radar_label(axes, float(angle), textwrap.fill(METRICS[name].label, 16))
     axes.set_ylim(0, 1)
     axes.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "0.5", "", "1"], fontsize=6)
     figure.legend(loc="outside lower center", ncols=min(4, len(summaries)), fontsize=8)
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight", pad_inches=0.15)  # the layout misses the names
     return None
+
+
+def _radar_label(axes: Any, angle: float, text: str) -> None:
+    """A metric's name just outside the circle, anchored on the side that faces it, so it grows away
+    from the plot: centred labels at the left and right (matplotlib's tick labels) run into the
+    circle on one side and out of the figure on the other."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    horizontal = "left" if cos > LABEL_SLACK else "right" if cos < -LABEL_SLACK else "center"
+    vertical = "bottom" if sin > LABEL_SLACK else "top" if sin < -LABEL_SLACK else "center"
+    axes.text(angle, LABEL_RADIUS, text, ha=horizontal, va=vertical, fontsize=7, clip_on=False)
 
 
 def normalised(name: str, value: float) -> float:

@@ -47,20 +47,41 @@ SCRIPT = """
     video.addEventListener("error", resolve, { once: true });
   });
   const play = (video) => video.play().catch((e) => console.warn("did not start", video.currentSrc, e.name));
+  const playable = () => videos.filter((video) => !video.error);
   // play() right after the seek: the players leave the paused state at once and start from 0 together.
   function restartAll() {
     for (const video of videos) { video.currentTime = 0; play(video); }
     toggle.textContent = "Pause all";
   }
+  // The players do not loop on their own (clips of different lengths would drift apart): one that
+  // ends holds its last frame until the longest has ended too, then all start again together.
+  for (const video of videos) {
+    video.addEventListener("ended", () => {
+      if (toggle.textContent === "Pause all" && playable().every((v) => v.ended)) restartAll();
+    });
+  }
   document.getElementById("restart").addEventListener("click", restartAll);
   toggle.addEventListener("click", () => {
     const pause = toggle.textContent === "Pause all";
-    videos.forEach((video) => pause ? video.pause() : play(video));
+    // Playing an ended clip would restart it alone: those wait for the others, or all restart.
+    const running = playable().filter((video) => !video.ended);
+    if (!pause && running.length === 0) return restartAll();
+    running.forEach((video) => pause ? video.pause() : play(video));
     toggle.textContent = pause ? "Play all" : "Pause all";
   });
   Promise.all(videos.map(ready)).then(restartAll);
 })();
 """
+
+OWN_MEMORY = (
+    "Peak RAM and VRAM are each model's own: before each video the other models are unloaded and "
+    "the peaks restarted, and a model's figure is the highest of its videos (RAM includes the Python "
+    "process and its libraries)."
+)
+IMPORTED_MEMORY = (
+    "Peak RAM and VRAM are as each video's sidecar recorded them: the peak of the process that made "
+    "it, which includes whatever that process ran before."
+)
 
 MIME = {".mp4": "video/mp4", ".webm": "video/webm"}
 
@@ -100,7 +121,7 @@ def render_index(
             _metrics_table(summaries),
             _charts(bars, radar_missing),
             "<h2>Speed and memory</h2>",
-            _speed_table(summaries),
+            _speed_table(summaries, "from_dir" in settings),
             "<h2>Settings</h2>",
             _settings(settings, summaries),
             f"<script>{SCRIPT}</script>",
@@ -154,20 +175,22 @@ def _clip(record: dict[str, Any]) -> str:
     video = record["files"]["video"]
     kind = MIME.get(Path(video).suffix.lower(), "")
     return (
-        '<figure><video muted loop playsinline preload="auto">'
+        '<figure><video muted playsinline preload="auto">'
         f'<source src="{_url(video)}" type="{kind}"></video>'
         f"<figcaption>{caption}</figcaption></figure>"
     )
 
 
 def _metrics_table(summaries: list[ModelSummary]) -> str:
-    """Mean ± std per model (n and range on hover); the best mean per row in bold; skips as footnotes."""
+    """Mean ± std per model (n and range on hover); the best means per row in bold (``_best``); skips
+    as footnotes."""
     notes: list[str] = []
     header = "".join(f"<th>{escape(s.model)}</th>" for s in summaries)
     lines = [f"<table><thead><tr><th>metric</th>{header}</tr></thead><tbody>"]
     for name, info in METRICS.items():
         stats = [s.metrics.get(name) for s in summaries]
         best = _best(name, stats)
+        ties = len(best) > 1
         cells = []
         for summary, stat in zip(summaries, stats, strict=True):
             if stat is None:
@@ -179,12 +202,20 @@ def _metrics_table(summaries: list[ModelSummary]) -> str:
                 cells.append(f'<td class="skip">skipped <sup>{",".join(marks)}</sup></td>')
                 continue
             title = f"n={stat.n}, min {stat.min:.4g}, max {stat.max:.4g}"
-            css = "num best" if stat is best else "num"
-            cells.append(f'<td class="{css}" title="{title}">{stat.mean:.4g} &plusmn; {stat.std:.2g}</td>')
+            if id(stat) in best:
+                css, title = "num best", title + (", tied best" if ties else ", best")
+            else:
+                css = "num"
+            cells.append(f'<td class="{css}" title="{title}">{_mean(stat)} &plusmn; {stat.std:.2g}</td>')
         unit = f" ({escape(info.unit)})" if info.unit else ""
         label = f'<th title="{escape(info.description)}">{escape(info.label)}{unit}</th>'
         lines.append(f"<tr>{label}{''.join(cells)}</tr>")
     lines.append("</tbody></table>")
+    lines.append(
+        '<p class="note">Bold: the best mean of a row (by the metric\'s direction). Means are compared '
+        "as shown (4 significant digits): where several models share the best, all of them are bold; "
+        "where every model shares it, none is.</p>"
+    )
     if notes:
         items = "".join(f"<li>{escape(note)}</li>" for note in notes)
         lines.append(f'<div class="note">Skipped metrics:<ol>{items}</ol></div>')
@@ -195,12 +226,20 @@ def _metrics_table(summaries: list[ModelSummary]) -> str:
     return "\n".join(lines)
 
 
-def _best(name: str, stats: list[Stat | None]) -> Stat | None:
+def _mean(stat: Stat) -> str:
+    return f"{stat.mean:.4g}"
+
+
+def _best(name: str, stats: list[Stat | None]) -> set[int]:
+    """The ids of the stats holding the best mean as shown; none when all of them hold it (a tie
+    between every model is no win) or the metric has no better direction."""
     better = METRICS[name].higher_is_better
     present = [stat for stat in stats if stat is not None]
     if better is None or len(present) < 2:
-        return None
-    return max(present, key=lambda s: s.mean) if better else min(present, key=lambda s: s.mean)
+        return set()
+    top = max(present, key=lambda s: s.mean) if better else min(present, key=lambda s: s.mean)
+    best = {id(stat) for stat in present if _mean(stat) == _mean(top)}
+    return set() if len(best) == len(present) else best
 
 
 def _charts(bars: bool, radar_missing: str | None) -> str:
@@ -218,10 +257,11 @@ def _charts(bars: bool, radar_missing: str | None) -> str:
     return "\n".join(parts)
 
 
-def _speed_table(summaries: list[ModelSummary]) -> str:
+def _speed_table(summaries: list[ModelSummary], imported: bool) -> str:
     header = (
         "<tr><th>model</th><th>videos</th><th>failed</th><th>time per video (s)</th><th>s per step</th>"
-        "<th>model load (s)</th><th>peak RAM (MB)</th><th>peak VRAM (MB)</th><th>device</th></tr>"
+        "<th>model load (s)</th><th>peak RAM (MB)</th><th>peak VRAM (MB)</th><th>device</th>"
+        "<th>dtype</th></tr>"
     )
     lines = [f"<table><thead>{header}</thead><tbody>"]
     for s in summaries:
@@ -232,18 +272,28 @@ def _speed_table(summaries: list[ModelSummary]) -> str:
             _stat_cell(s.speed.get("video_s"), "{:.2f} &plusmn; {:.2f}"),
             _stat_cell(s.speed.get("s_per_step"), "{:.3f}"),
             _stat_cell(s.speed.get("load_s"), "{:.1f}", use_max=True),
-            _number_cell(s.peak_memory_mb.get("rss")),
-            _number_cell(s.peak_memory_mb.get("vram")),
-            f"<td>{escape(s.device)}</td>",
+            _memory_cell(s, "rss"),
+            _memory_cell(s, "vram"),
+            f"<td>{escape(s.device or '-')}</td>",
+            f"<td>{escape(s.dtype or '-')}</td>",
         ]
         lines.append(f"<tr>{''.join(cells)}</tr>")
     lines.append("</tbody></table>")
+    memory = IMPORTED_MEMORY if imported else OWN_MEMORY
     lines.append(
         '<p class="note">Time per video is encode + denoise + decode, without loading the model (shown '
-        "apart) or writing files. Peak RAM is the process's peak so far, so later models include "
-        "earlier ones; peak VRAM is reset for each video.</p>"
+        f"apart) or writing files. {memory}</p>"
     )
+    notes = dict.fromkeys(note for s in summaries for note in s.memory_notes)
+    lines.extend(f'<p class="note">Peak RAM {escape(note)}.</p>' for note in notes)
     return "\n".join(lines)
+
+
+def _memory_cell(summary: ModelSummary, kind: str) -> str:
+    value = summary.peak_memory_mb.get(kind)
+    if value is None and kind == "rss" and summary.memory_notes:
+        return '<td class="skip">not measured</td>'
+    return _number_cell(value)
 
 
 def _stat_cell(stat: Stat | None, pattern: str, use_max: bool = False) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,7 +48,11 @@ class ModelSummary:
     skipped: dict[str, list[str]] = field(default_factory=dict)
     speed: dict[str, Stat | None] = field(default_factory=dict)
     peak_memory_mb: dict[str, float] = field(default_factory=dict)
+    #: why a peak is missing, e.g. the RAM peak could not be restarted for each video
+    memory_notes: list[str] = field(default_factory=list)
+    #: where the videos were made ("cuda:0 (NVIDIA H200)", "cpu") and in which dtype
     device: str = ""
+    dtype: str = ""
     #: the resolved request of the model's first video, less what varies per cell
     settings: dict[str, Any] = field(default_factory=dict)
     libraries: dict[str, str] = field(default_factory=dict)
@@ -61,7 +66,9 @@ class ModelSummary:
             "skipped": self.skipped,
             "speed": {name: stat.to_json() if stat else None for name, stat in self.speed.items()},
             "peak_memory_mb": self.peak_memory_mb,
+            "memory_notes": self.memory_notes,
             "device": self.device,
+            "dtype": self.dtype,
             "settings": self.settings,
             "libraries": self.libraries,
         }
@@ -91,12 +98,25 @@ def _summary(model: str, records: list[dict[str, Any]]) -> ModelSummary:
         peaks = [r["peak_memory_mb"][kind] for r in ok if kind in r.get("peak_memory_mb", {})]
         if peaks:
             summary.peak_memory_mb[kind] = max(peaks)
+    summary.memory_notes = sorted({r["peak_memory_note"] for r in ok if r.get("peak_memory_note")})
+    summary.device = _distinct(_device(r) for r in ok)
+    summary.dtype = _distinct(r.get("dtype") for r in ok)
     if ok:
         first = ok[0]
-        summary.device = " ".join(
-            str(part) for part in (first.get("device_name"), first.get("dtype")) if part
-        )
         request = first.get("request") or {}
         summary.settings = {key: value for key, value in request.items() if key not in PER_CELL}
         summary.libraries = first.get("libraries") or {}
     return summary
+
+
+def _device(record: dict[str, Any]) -> str | None:
+    """``cuda:0 (NVIDIA H200)``, ``cpu``: the device a video was made on, with its name where known."""
+    device, name = record.get("device"), record.get("device_name")
+    if not device:
+        return None
+    return f"{device} ({name})" if name else str(device)
+
+
+def _distinct(values: Iterable[str | None]) -> str:
+    """The distinct values given, in order, joined by commas (videos from several runs may differ)."""
+    return ", ".join(dict.fromkeys(value for value in values if value))
