@@ -26,7 +26,7 @@ from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError
 from videogen.families import ENGINES, Engine, EngineCache
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.inputs import fit_frames, load_inputs, with_video_length
+from videogen.inputs import fit_frames, load_inputs, with_video_facts
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import to_uint8, write_outputs
 from videogen.media.latents import read_latents
@@ -88,7 +88,7 @@ def generate(
 ) -> GenerationResult:
     """Run one request end to end and write its outputs (and, with ``upscale``, the upscaled ones)."""
     started = time.perf_counter()
-    request = with_video_length(request, resolve_model(request.model).limits.max_frames)
+    request = with_video_facts(request, resolve_model(request.model).limits.max_frames)
     request, spec = resolve_request(request)
     seed, was_random = pick_seed(request.seed)
     request = request.model_copy(update={"seed": seed})
@@ -150,6 +150,12 @@ def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: E
     return run.write(upscaled, 0, source)
 
 
+def check_offload(offload: str | None, device: torch.device) -> None:
+    """Offloading moves weights between CPU and GPU memory, so it needs a CUDA device."""
+    if offload is not None and device.type != "cuda":
+        raise FieldError("offload", offload, f"offloading needs a CUDA device, not {device}")
+
+
 class _Run:
     """One model's part of a generation: resolve device and weights, run the engine, write files."""
 
@@ -165,8 +171,7 @@ class _Run:
         )
         self.device = resolve_device(request.device)
         self.dtype = resolve_dtype(request.dtype, self.device)
-        if request.offload is not None and self.device.type != "cuda":
-            raise FieldError("offload", request.offload, f"offloading needs a CUDA device, not {self.device}")
+        check_offload(request.offload, self.device)
         check_compile(request.compile, self.device)
         self.speedups = Speedups(compile=request.compile, offload=request.offload)
         self.load_seconds = 0.0
@@ -265,13 +270,16 @@ def mp4_metadata(request: Request, spec: ModelSpec, seed: int) -> dict[str, str]
         "seed": seed,
         "steps": request.steps,
         "guidance": request.guidance,
+        "min_guidance": request.min_guidance,
+        "max_guidance": request.max_guidance,
         "scheduler": request.scheduler,
         "num_frames": request.num_frames,
         "fps": request.fps,
     }
+    used = {name: value for name, value in key_fields.items() if value is not None}
     return {
         "title": request.prompt or "",
-        "comment": json.dumps(key_fields, separators=(",", ":")),
+        "comment": json.dumps(used, separators=(",", ":")),
         "encoder": f"videogen {__version__}",
     }
 

@@ -53,7 +53,7 @@ OptionalFloat = Annotated[float | None, BeforeValidator(_not_bool)]
 def _random_seed(value: Any) -> Any:
     """``-1`` asks for a random seed, as in AUTOMATIC1111 and ComfyUI."""
     value = _not_bool(value)
-    return None if value == -1 else value
+    return None if value in (-1, "-1") else value
 
 
 class Request(BaseModel):

@@ -78,6 +78,11 @@ INVALID = [
     ("tiny-unet3d", {"guidance": False}, "guidance"),
     ("tiny-unet3d", {"seed": -2}, "seed"),
     ("tiny-unet3d", {"elevations": [True]}, "elevations.0"),
+    ("tiny-unet3d", {"variant": "fp16"}, "variant"),
+    ("tiny-svd", {"variant": "fp16"}, "variant"),
+    ("tiny-unet3d", {"model": "modelscope-t2v"}, "model"),
+    ("tiny-svd", {"model": "sv3d-p"}, "model"),
+    ("tiny-unet3d", {"upscale": "zeroscope-v2-xl"}, "upscale"),
 ]
 WITH_IMAGE = {"tiny-svd", "tiny-sv3d-u", "tiny-sv3d-p"}
 
@@ -182,3 +187,12 @@ def test_one_bad_row_never_breaks_the_listing(tmp_path: Path, all_families: Path
         assert status == 422 and error["field"] == "prompt"
     finally:
         server.stop()
+
+
+def test_models_say_which_are_on_this_server(server: ServerProcess) -> None:
+    models = {model["id"]: model for model in server.client.get("/v1/models").json()}
+    assert models["tiny-unet3d"]["available"] and models["tiny-sv3d-p"]["available"]
+    assert not models["modelscope-t2v"]["available"] and not models["sv3d-u"]["available"]
+    status, error = _post(server, {**TINY, "model": "zeroscope-v2-576w", "prompt": "a panda"})
+    assert status == 422 and error["field"] == "model"
+    assert "videogen download zeroscope-v2-576w" in error["error"]

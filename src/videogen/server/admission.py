@@ -7,9 +7,11 @@ request that cannot run is refused with a 4xx naming the field instead of failin
 
 from __future__ import annotations
 
-from videogen.errors import FieldError
-from videogen.inputs import with_video_length
-from videogen.loading import resolve_device
+from videogen.catalog import ModelSpec, resolve_model
+from videogen.errors import FieldError, UserError
+from videogen.generate import check_offload
+from videogen.inputs import with_video_facts
+from videogen.loading import is_cached, locate_weights, resolve_device
 from videogen.models_dir import available_models, with_models_dir
 from videogen.request import Request, resolve_request
 from videogen.server.settings import Settings
@@ -51,11 +53,35 @@ def admit(request: Request, settings: Settings, store: JobStore) -> None:
         value = getattr(request, name)
         if value is not None and value not in models:
             raise FieldError(name, value, f"known models: {', '.join(models)} (see GET /v1/models)")
+    for name in ("prompt", "negative_prompt"):
+        text = getattr(request, name)
+        if text is not None and len(text) > settings.max_prompt_chars:
+            limit = f"this server takes at most {settings.max_prompt_chars} (its max_prompt_chars setting)"
+            raise FieldError(name, text, f"{len(text)} characters; {limit}")
     local = local_request(request, settings, store)
-    resolve_device(local.device)
-    local = with_video_length(local, models[request.model].limits.max_frames)
-    resolved, _ = resolve_request(local)
+    check_offload(local.offload, resolve_device(local.device))
+    local = with_video_facts(local, models[request.model].limits.max_frames)
+    resolved, spec = resolve_request(local)
     for field, setting in CAPS.items():
         value, cap = getattr(resolved, field), getattr(settings, setting)
         if value > cap:
             raise FieldError(field, value, f"this server takes at most {cap} (its {setting} setting)")
+    check_weights_here(spec, resolved.revision, resolved.variant, "variant" if request.variant else "model")
+    if resolved.upscale:
+        check_weights_here(resolve_model(resolved.upscale), None, None, "upscale")
+
+
+def check_weights_here(spec: ModelSpec, revision: str | None, variant: str | None, field: str) -> None:
+    """Refuse a model whose weights this server does not hold: the job could only fail in the queue.
+
+    SV3D's single-file checkpoints count once downloaded (the first job that loads them converts them).
+    """
+    value = variant if field == "variant" else spec.id
+    if spec.checkpoint:
+        if not is_cached(spec):
+            raise FieldError(field, value, f"not on this server; run `videogen download {spec.id}` there")
+        return
+    try:
+        locate_weights(spec, revision, variant)
+    except UserError as exc:
+        raise FieldError(field, value, str(exc)) from None

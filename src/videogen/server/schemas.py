@@ -10,6 +10,7 @@ from urllib.parse import quote
 from pydantic import BaseModel, Field
 
 from videogen.catalog import ModelSpec
+from videogen.loading import is_cached
 from videogen.server.store import JobRow, Status, UploadRow
 
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -125,6 +126,10 @@ class ModelOut(BaseModel):
     vram_gb: float
     description: str
     orbit: bool = Field(description="an SV3D-style model: the input is an object to orbit")
+    available: bool = Field(
+        description="its weights are on this server; a job for a model that is not is refused with 422 "
+        "(run `videogen download ID` on the server)"
+    )
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> ModelOut:
@@ -150,6 +155,7 @@ class ModelOut(BaseModel):
             vram_gb=spec.vram_gb,
             description=spec.description,
             orbit=spec.orbit,
+            available=is_cached(spec),
         )
 
 
