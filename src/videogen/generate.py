@@ -150,10 +150,13 @@ def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: E
     return run.write(upscaled, 0, source)
 
 
-def check_offload(offload: str | None, device: torch.device) -> None:
-    """Offloading moves weights between CPU and GPU memory, so it needs a CUDA device."""
-    if offload is not None and device.type != "cuda":
-        raise FieldError("offload", offload, f"offloading needs a CUDA device, not {device}")
+def runtime_device(request: Request) -> torch.device:
+    """The device the request runs on, with the fields that depend on it checked against it."""
+    device = resolve_device(request.device)
+    if request.offload is not None and device.type != "cuda":
+        raise FieldError("offload", request.offload, f"offloading needs a CUDA device, not {device}")
+    check_compile(request.compile, device)
+    return device
 
 
 class _Run:
@@ -169,10 +172,8 @@ class _Run:
             report,
             started,
         )
-        self.device = resolve_device(request.device)
+        self.device = runtime_device(request)
         self.dtype = resolve_dtype(request.dtype, self.device)
-        check_offload(request.offload, self.device)
-        check_compile(request.compile, self.device)
         self.speedups = Speedups(compile=request.compile, offload=request.offload)
         self.load_seconds = 0.0
 

@@ -66,6 +66,7 @@ INVALID = [
     ("tiny-svd", {"pin_first_frame": True}, "pin_first_frame"),
     ("tiny-svd", {"upscale": "tiny-unet3d"}, "upscale"),
     ("tiny-unet3d", {"offload": "model"}, "offload"),
+    ("tiny-unet3d", {"compile": True}, "compile"),
     ("tiny-unet3d", {"strength": 0.5}, "strength"),
     ("tiny-unet3d", {"fit": "pad"}, "fit"),
     ("tiny-unet3d", {"upscale_strength": 0.5}, "upscale_strength"),

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError
-from videogen.generate import check_offload
+from videogen.generate import runtime_device
 from videogen.inputs import with_video_facts
-from videogen.loading import is_cached, locate_weights, resolve_device
+from videogen.loading import is_cached, locate_weights
 from videogen.models_dir import available_models, with_models_dir
 from videogen.request import Request, resolve_request
 from videogen.server.settings import Settings
@@ -59,7 +59,7 @@ def admit(request: Request, settings: Settings, store: JobStore) -> None:
             limit = f"this server takes at most {settings.max_prompt_chars} (its max_prompt_chars setting)"
             raise FieldError(name, text, f"{len(text)} characters; {limit}")
     local = local_request(request, settings, store)
-    check_offload(local.offload, resolve_device(local.device))
+    runtime_device(local)
     local = with_video_facts(local, models[request.model].limits.max_frames)
     resolved, spec = resolve_request(local)
     for field, setting in CAPS.items():
