@@ -10,10 +10,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from videogen import families, memory
-from videogen.compare import CellEvent, CompareSettings, run_compare, write_report
+from videogen.compare import CellEvent, CompareSettings, run_compare, run_from_dir, write_report
 from videogen.compare.report import ModelSummary, Stat
 from videogen.compare.report.charts import radar_chart
 from videogen.families import EngineCache
@@ -36,19 +37,19 @@ def same_name(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     ]
 
 
-def _touched(megabytes: int) -> np.ndarray:
-    """Memory that is really resident: every page written."""
-    return np.ones(megabytes * 2**20, dtype=np.uint8)
+def _touched(megabytes: int, device: torch.device | str = "cpu") -> torch.Tensor:
+    """Memory that is really in use: every byte written."""
+    return torch.ones(megabytes * 2**20, dtype=torch.uint8, device=device)
 
 
 class _Hungry:
     """An engine that holds HELD_MB while loaded and needs WORKING_MB more while it generates."""
 
-    def __init__(self, engine: Any) -> None:
-        self.engine, self.held = engine, _touched(HELD_MB)
+    def __init__(self, engine: Any, device: torch.device) -> None:
+        self.engine, self.device, self.held = engine, device, _touched(HELD_MB, device)
 
     def generate(self, *args: Any, **kwargs: Any) -> Any:
-        working = _touched(WORKING_MB)
+        working = _touched(WORKING_MB, self.device)
         del working
         return self.engine.generate(*args, **kwargs)
 
@@ -62,9 +63,9 @@ def _make_hungry(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine of the model in ``folder`` uses HELD_MB + WORKING_MB more than it would."""
     load = families.load_engine
 
-    def loader(family: str, loaded: Path, *args: Any, **kwargs: Any) -> Any:
-        engine = load(family, loaded, *args, **kwargs)
-        return _Hungry(engine) if Path(loaded).resolve() == folder.resolve() else engine
+    def loader(family: str, loaded: Path, device: torch.device, *args: Any, **kwargs: Any) -> Any:
+        engine = load(family, loaded, device, *args, **kwargs)
+        return _Hungry(engine, device) if Path(loaded).resolve() == folder.resolve() else engine
 
     monkeypatch.setattr(families, "load_engine", loader)
 
@@ -84,24 +85,42 @@ def _speed_rows(html: str) -> dict[str, list[str]]:
     return rows
 
 
+@pytest.mark.parametrize(
+    ("device", "peak"),
+    [
+        ("cpu", "rss"),
+        pytest.param(
+            "cuda", "vram", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA")
+        ),
+    ],
+)
 def test_each_models_peak_memory_is_its_own(
-    tiny_unet3d: Path, other_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    device: str,
+    peak: str,
+    tiny_unet3d: Path,
+    other_model: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     _make_hungry(tiny_unet3d, monkeypatch)
     out = tmp_path / "report"
+    fields = {**SMALL, "device": device}
     settings = CompareSettings(
-        [str(tiny_unet3d), str(other_model)], [0], ["a red ball"], fields=SMALL, encoders=NO_ENCODERS
+        [str(tiny_unet3d), str(other_model)], [0], ["a red ball"], fields=fields, encoders=NO_ENCODERS
     )
     assert not run_compare(settings, out, engines=EngineCache()).failures
     rows = {row["model"]: row for row in _rows(out)}
     # The first model needed 600 MB more; the second's peak is its own, not the process's so far.
-    first, second = (float(rows[label]["peak_rss_mb"]) for label in ("tiny-unet3d", "tiny-other"))
+    first, second = (float(rows[label][f"peak_{peak}_mb"]) for label in ("tiny-unet3d", "tiny-other"))
     assert first - second > (HELD_MB + WORKING_MB) * 0.8, (first, second)
     data = json.loads((out / "results.json").read_text())
-    assert [(m["device"], m["dtype"]) for m in data["models"]] == [("cpu", "fp32")] * 2
+    assert [m["device"].split(":")[0].split(" ")[0] for m in data["models"]] == [device] * 2
     speed = _speed_rows((out / "index.html").read_text())
-    assert float(speed["tiny-unet3d"][5].replace(",", "")) > float(speed["tiny-other"][5].replace(",", ""))
-    assert speed["tiny-other"][-2:] == ["cpu", "fp32"]  # the device column shows the device
+    column = 5 if peak == "rss" else 6  # "1,234" MB
+    shown = [float(speed[label][column].replace(",", "")) for label in ("tiny-unet3d", "tiny-other")]
+    assert shown[0] - shown[1] > (HELD_MB + WORKING_MB) * 0.8
+    # The device column shows the device ("cpu", "cuda:0 (NVIDIA ...)"), the dtype its own column.
+    assert speed["tiny-other"][-2:] == [data["models"][1]["device"], data["models"][1]["dtype"]]
 
 
 def test_same_name_models_stay_two_models(same_name: list[Path], tmp_path: Path) -> None:
@@ -129,6 +148,12 @@ def test_same_name_models_stay_two_models(same_name: list[Path], tmp_path: Path)
             "skip a/tiny-unet3d",
             "skip b/tiny-unet3d",
         ]
+    # Evaluating those videos elsewhere (--from-dir) keeps them apart too, by their sidecars' sources.
+    imported = run_from_dir(out / "videos", tmp_path / "imported", NO_ENCODERS)
+    assert sorted((r["model"], r["model_source"]) for r in imported.records) == [
+        ("a/tiny-unet3d", models[0]),
+        ("b/tiny-unet3d", models[1]),
+    ]
 
 
 def test_a_peak_that_cannot_be_restarted_is_not_shown(

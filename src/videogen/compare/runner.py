@@ -101,7 +101,7 @@ def run_compare(
         raise UserError(f"{', '.join(sorted(shared))}: set per cell by compare; leave it out of the settings")
     models = _models(settings.models)
     specs = list(models.values())
-    labels = model_labels([(spec.id, model_source(spec)) for spec in specs])
+    labels = model_labels([(spec.id, _model_source(spec)) for spec in specs])
     evaluator = Evaluator(settings.encoders)
     out.mkdir(parents=True, exist_ok=True)
     rows = _rows(settings, specs, out)
@@ -129,13 +129,13 @@ def _models(given: list[str]) -> dict[str, ModelSpec]:
     sources: set[str] = set()
     for model in given:
         spec = resolve_model(model)
-        if model_source(spec) not in sources:
-            sources.add(model_source(spec))
+        if _model_source(spec) not in sources:
+            sources.add(_model_source(spec))
             models[model] = spec
     return models
 
 
-def model_source(spec: ModelSpec) -> str:
+def _model_source(spec: ModelSpec) -> str:
     """What tells models apart: a folder's resolved path, else the catalog id."""
     return str(spec.local_dir) if spec.local_dir else spec.id
 
