@@ -553,6 +553,10 @@ def serve(
     max_attempts: Annotated[
         int, typer.Option(min=1, help="Runs of a job cut short by crashes before it fails.")
     ] = SERVE["max_attempts"],
+    lease_seconds: Annotated[
+        float,
+        typer.Option(min=1, help="A running job's claim; a server that dies frees its job this long after."),
+    ] = SERVE["lease_seconds"],
     max_engines: Annotated[int, typer.Option(min=1, help="Models kept loaded.")] = SERVE["max_engines"],
     max_upload_bytes: Annotated[int, typer.Option(min=1)] = SERVE["max_upload_bytes"],
     max_upload_pixels: Annotated[int, typer.Option(min=1, help="Per image or video frame.")] = SERVE[
@@ -564,6 +568,10 @@ def serve(
     max_steps: Annotated[int, typer.Option(min=1, help="Cap on steps.")] = SERVE["max_steps"],
     max_videos: Annotated[int, typer.Option(min=1, help="Cap on num_videos.")] = SERVE["max_videos"],
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web UI at /ui.")] = SERVE["ui"],
+    run_worker: Annotated[
+        bool,
+        typer.Option("--worker/--no-worker", help="Run jobs here (--no-worker: queue them for others)."),
+    ] = SERVE["run_worker"],
 ) -> None:
     """Serve the REST API: a job queue with history, progress events, and the output files."""
     options = dict(locals())

@@ -102,11 +102,16 @@ class ServerProcess:
             time.sleep(0.1)
         raise TimeoutError(f"the server did not answer in {timeout} s:\n{self.log.read_text()}")
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill."""
+    def kill(self, reap: bool = True) -> None:
+        """SIGKILL: no shutdown code runs, as in a crash or an OOM kill.
+
+        ``reap=False`` leaves a zombie whose pid still exists, so another server on this machine
+        cannot tell from the pid that this one died, just as if it ran on another machine.
+        """
         assert self.process is not None
         self.process.send_signal(signal.SIGKILL)
-        self.process.wait(10)
+        if reap:
+            self.process.wait(10)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

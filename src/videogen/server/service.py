@@ -24,9 +24,9 @@ from videogen.server.files import contained_file
 from videogen.server.metrics import Metrics
 from videogen.server.schemas import JobOut, JobPage, ModelOut, UploadOut
 from videogen.server.settings import Settings
-from videogen.server.store import DuplicateKey, JobRow, JobStore, is_id, new_id, utcnow
+from videogen.server.store import DuplicateKey, JobRow, JobStore, QueueFull, is_id, new_id, utcnow
 from videogen.server.uploads import receive_upload, remove_staging_files
-from videogen.server.worker import Worker
+from videogen.server.worker import Worker, is_recorded
 
 IDEMPOTENCY_HEADER = "Idempotency-Key"
 
@@ -67,13 +67,6 @@ class JobService:
         if idempotency_key is not None and (earlier := self.store.job_by_key(idempotency_key)):
             return self._replay(earlier, request_hash), False
         admit(request, self.settings, self.store)
-        waiting = self.store.queue_depth()
-        if waiting >= self.settings.max_queue:
-            raise ApiError(
-                429,
-                f"the queue is full ({waiting} jobs waiting); try again later",
-                headers={"Retry-After": "30"},
-            )
         seed, was_random = pick_seed(request.seed)
         now = utcnow()
         row = JobRow(
@@ -91,9 +84,15 @@ class JobService:
             updated_at=now,
         )
         try:
-            self.store.add_job(row)
+            self.store.add_job(row, self.settings.max_queue)
         except DuplicateKey:  # the same key, submitted concurrently, won the race
             return self._replay(self.store.job_by_key(idempotency_key), request_hash), False
+        except QueueFull as full:
+            raise ApiError(
+                429,
+                f"the queue is full ({full.waiting} jobs waiting); try again later",
+                headers={"Retry-After": "30"},
+            ) from None
         job = JobOut.from_row(row)
         self.bus.announce(job)
         if self.worker is not None:
@@ -156,10 +155,15 @@ class JobService:
         shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
 
     def output_file(self, job_id: str, path: str) -> Path:
-        job = self.get(job_id)
-        found = contained_file(self.settings.job_dir(job.id), path)
+        """One of the files a succeeded job recorded; nothing else in its folder (a staged
+        ``.tmp-*`` file, a reserved empty sidecar, what an interrupted attempt left) is served."""
+        row = self.store.job(job_id) if is_id(job_id) else None
+        if row is None:
+            raise ApiError(404, f"no job {job_id!r}")
+        recorded = is_recorded(row.outputs, path)
+        found = contained_file(self.settings.job_dir(row.id), path) if recorded else None
         if found is None:
-            raise ApiError(404, f"job {job.id} has no file {path!r}")
+            raise ApiError(404, f"job {row.id} has no file {path!r}")
         return found
 
     # uploads, models, health

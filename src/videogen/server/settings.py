@@ -30,6 +30,9 @@ class Settings:
     max_queue: int = 100
     #: runs of one job (interrupted by a crash) before it is failed instead of retried
     max_attempts: int = 3
+    #: seconds a worker's claim on a running job holds without a heartbeat (renewed every third of it);
+    #: a server that dies holding a job frees it this long after its last heartbeat
+    lease_seconds: float = 30.0
     #: loaded engines kept between jobs
     max_engines: int = 1
     max_upload_bytes: int = 200 * 2**20

@@ -2,6 +2,10 @@
 
 Every change of a job's status is one conditional UPDATE (``... WHERE status IN (...)``), so the
 API thread cancelling a job and the worker claiming it can never both win, on SQLite or PostgreSQL.
+
+Several servers may share one database. A worker claims a job with a lease (``lease_owner``, a
+per-process id, and ``lease_expires_at``) that it renews while the job runs; its writes to the job
+are conditional on still holding the lease, and recovery takes back only jobs whose lease expired.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import re
 import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Literal, get_args
 
 from sqlalchemy import (
@@ -28,6 +32,7 @@ from sqlalchemy import (
     delete,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.exc import IntegrityError
@@ -36,6 +41,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sess
 Status = Literal["queued", "running", "succeeded", "failed", "cancelled"]
 STATUSES: tuple[str, ...] = get_args(Status)
 TERMINAL = frozenset({"succeeded", "failed", "cancelled"})
+#: the PostgreSQL advisory lock that serialises "count the queue, then insert" across servers
+QUEUE_LOCK = 0x76696465_6F67656E  # "videogen"
 
 
 def utcnow() -> datetime:
@@ -89,6 +96,9 @@ class JobRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     outputs: Mapped[list[dict[str, Any]] | None] = mapped_column(JSON)
     generation_seconds: Mapped[float | None] = mapped_column(Float)
+    #: the worker process running the job, and until when its claim holds unless renewed
+    lease_owner: Mapped[str | None] = mapped_column(String(255))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
     started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
@@ -115,6 +125,14 @@ class UploadRow(Base):
 
 class DuplicateKey(Exception):  # noqa: N818 - a condition, not a failure
     """Another job already holds this idempotency key."""
+
+
+class QueueFull(Exception):  # noqa: N818 - a condition, not a failure
+    """``waiting`` jobs are queued already, as many as the limit allows."""
+
+    def __init__(self, waiting: int) -> None:
+        super().__init__(f"{waiting} jobs waiting")
+        self.waiting = waiting
 
 
 class JobStore:
@@ -168,10 +186,19 @@ class JobStore:
 
     # jobs: writes
 
-    def add_job(self, job: JobRow) -> JobRow:
-        """Insert ``job``; raises DuplicateKey when its idempotency key is taken (also by a racing insert)."""
+    def add_job(self, job: JobRow, max_queue: int) -> JobRow:
+        """Insert ``job`` unless ``max_queue`` jobs are queued (QueueFull); DuplicateKey when its
+        idempotency key is taken (also by a racing insert).
+
+        Counting and inserting are one serialised step, so concurrent submits (threads or servers)
+        never overfill the queue.
+        """
         try:
             with self._begin() as session:
+                self._lock_queue(session)
+                waiting = session.scalar(select(func.count()).where(JobRow.status == "queued")) or 0
+                if waiting >= max_queue:
+                    raise QueueFull(waiting)
                 session.add(job)
         except IntegrityError:
             if job.idempotency_key and self.job_by_key(job.idempotency_key) is not None:
@@ -179,8 +206,23 @@ class JobStore:
             raise
         return job
 
-    def claim_next(self) -> JobRow | None:
-        """Mark the oldest queued job running (one more attempt) and return it; None if there is none."""
+    def _lock_queue(self, session: Session) -> None:
+        """Hold the queue's lock until ``session``'s transaction ends.
+
+        SQLite: take the database's write lock now (pysqlite would begin a deferred transaction at
+        the INSERT, after the count). PostgreSQL: a transaction-level advisory lock, which every
+        later statement of the transaction sees past, as READ COMMITTED reads anew per statement.
+        """
+        dialect = self.engine.dialect.name
+        if dialect == "sqlite":
+            session.execute(text("BEGIN IMMEDIATE"))
+        elif dialect == "postgresql":
+            session.execute(select(func.pg_advisory_xact_lock(QUEUE_LOCK)))
+
+    def claim_next(self, owner: str | None = None, lease_seconds: float = 0.0) -> JobRow | None:
+        """Mark the oldest queued job running (one more attempt) under ``owner``'s lease of
+        ``lease_seconds`` and return it; None if there is none. Without an owner the claim holds
+        no lease, so recovery may take the job back at once."""
         while True:
             with self._begin() as session:
                 oldest = (
@@ -197,25 +239,57 @@ class JobStore:
                 claimed = session.execute(
                     update(JobRow)
                     .where(JobRow.seq == seq, JobRow.status == "queued")
-                    .values(status="running", attempts=JobRow.attempts + 1, started_at=now, updated_at=now)
+                    .values(
+                        status="running",
+                        attempts=JobRow.attempts + 1,
+                        started_at=now,
+                        updated_at=now,
+                        lease_owner=owner,
+                        lease_expires_at=now + timedelta(seconds=lease_seconds),
+                    )
                 ).rowcount
                 if claimed:
                     return session.scalar(select(JobRow).where(JobRow.seq == seq))
             # Cancelled or deleted between the two statements: take the next one.
 
-    def transition(self, job_id: str, from_statuses: Sequence[str], **values: Any) -> bool:
-        """Set ``values`` on the job if its status is one of ``from_statuses``; whether it was."""
+    def renew_lease(self, job_id: str, owner: str, lease_seconds: float) -> bool | None:
+        """Extend ``owner``'s lease on the running job by ``lease_seconds`` from now.
+
+        None if ``owner`` no longer holds it (recovered, taken over, deleted), else whether a cancel
+        was requested (possibly through another server).
+        """
         with self._begin() as session:
-            result = session.execute(
+            renewed = session.execute(
                 update(JobRow)
-                .where(JobRow.id == job_id, JobRow.status.in_(from_statuses))
-                .values(updated_at=utcnow(), **values)
-            )
+                .where(JobRow.id == job_id, JobRow.status == "running", JobRow.lease_owner == owner)
+                .values(lease_expires_at=utcnow() + timedelta(seconds=lease_seconds))
+                .returning(JobRow.cancel_requested)
+            ).scalar()
+        return renewed
+
+    def running_owners(self) -> set[str]:
+        """The lease owners of running jobs."""
+        query = select(JobRow.lease_owner).where(JobRow.status == "running", JobRow.lease_owner.is_not(None))
+        with self._sessions() as session:
+            return set(session.scalars(query.distinct()))
+
+    def transition(
+        self, job_id: str, from_statuses: Sequence[str], owner: str | None = None, **values: Any
+    ) -> bool:
+        """Set ``values`` on the job if its status is one of ``from_statuses`` (and, given an
+        ``owner``, if that owner holds its lease); whether it was."""
+        conditions = [JobRow.id == job_id, JobRow.status.in_(from_statuses)]
+        if owner is not None:
+            conditions.append(JobRow.lease_owner == owner)
+        with self._begin() as session:
+            result = session.execute(update(JobRow).where(*conditions).values(updated_at=utcnow(), **values))
             return result.rowcount == 1
 
-    def finish(self, job_id: str, status: Status, **values: Any) -> bool:
-        """A running job ends: succeeded, failed or cancelled."""
-        return self.transition(job_id, ["running"], status=status, finished_at=utcnow(), **values)
+    def finish(self, job_id: str, status: Status, owner: str | None = None, **values: Any) -> bool:
+        """A running job ends: succeeded, failed or cancelled (only by ``owner``, if given)."""
+        return self.transition(
+            job_id, ["running"], owner, status=status, finished_at=utcnow(), lease_expires_at=None, **values
+        )
 
     def delete_job(self, job_id: str) -> bool:
         """Remove a job that is not running; whether one was removed."""
@@ -223,30 +297,47 @@ class JobStore:
             result = session.execute(delete(JobRow).where(JobRow.id == job_id, JobRow.status != "running"))
             return result.rowcount == 1
 
-    def recover(self, max_attempts: int) -> dict[str, int]:
-        """Jobs a crash left ``running``: cancelled if asked, failed after ``max_attempts``, else queued."""
-        running = (JobRow.status == "running",)
+    def recover(self, max_attempts: int, dead_owners: Sequence[str] = ()) -> dict[str, int]:
+        """Running jobs whose lease expired (or whose owner is known dead): cancelled if asked,
+        failed after ``max_attempts``, else queued again. A job with a live lease is left alone."""
         now = utcnow()
+        lapsed = (
+            JobRow.status == "running",
+            JobRow.lease_expires_at.is_(None)
+            | (JobRow.lease_expires_at <= now)
+            | JobRow.lease_owner.in_(list(dead_owners)),
+        )
+        released = {"lease_owner": None, "lease_expires_at": None, "updated_at": now}
         with self._begin() as session:
             cancelled = session.execute(
                 update(JobRow)
-                .where(*running, JobRow.cancel_requested.is_(True))
-                .values(status="cancelled", finished_at=now, updated_at=now)
+                .where(*lapsed, JobRow.cancel_requested.is_(True))
+                .values(status="cancelled", finished_at=now, **released)
             ).rowcount
             failed = session.execute(
                 update(JobRow)
-                .where(*running, JobRow.attempts >= max_attempts)
+                .where(*lapsed, JobRow.attempts >= max_attempts)
                 .values(
                     status="failed",
                     finished_at=now,
-                    updated_at=now,
                     error=f"interrupted: the server stopped during each of {max_attempts} attempts",
+                    **released,
                 )
             ).rowcount
             requeued = session.execute(
-                update(JobRow).where(*running).values(status="queued", started_at=None, updated_at=now)
+                update(JobRow).where(*lapsed).values(status="queued", started_at=None, **released)
             ).rowcount
         return {"requeued": requeued, "failed": failed, "cancelled": cancelled}
+
+    def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRow]:
+        """The jobs among ``job_ids`` that exist, by id."""
+        found: dict[str, JobRow] = {}
+        with self._sessions() as session:
+            for start in range(0, len(job_ids), 500):  # bounded IN lists
+                chunk = job_ids[start : start + 500]
+                rows = session.scalars(select(JobRow).where(JobRow.id.in_(chunk)))
+                found.update((row.id, row) for row in rows)
+        return found
 
     # uploads
 

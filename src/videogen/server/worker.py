@@ -2,16 +2,27 @@
 
 Loaded engines stay in a bounded cache between jobs. Cancellation is checked between denoising
 steps. Whatever happens inside a job, the job ends in a recorded status and the thread goes on.
+
+Several servers may share one database: a job is claimed with a lease in this process's name,
+which a heartbeat thread renews while the job runs (and through which a cancel requested on
+another server arrives). Every write to the running job is conditional on the lease, so a server
+that lost it cannot overwrite another's result. Jobs whose lease expired are recovered at start
+and, while the worker is idle, every lease/3 seconds.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
+import secrets
 import shutil
+import socket
 import threading
 import time
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import torch
@@ -20,15 +31,17 @@ from videogen.errors import Cancelled, UserError, is_out_of_memory
 from videogen.families import EngineCache
 from videogen.generate import GenerationResult, generate
 from videogen.loading import locate_weights, resolve_device, resolve_dtype
+from videogen.media.writers import remove_output
 from videogen.models_dir import resolve_with_models_dir
 from videogen.request import Request
 from videogen.sampling.progress import ProgressEvent
 from videogen.server.admission import local_request
 from videogen.server.events import EventBus, progress_event
 from videogen.server.metrics import Metrics
-from videogen.server.schemas import JobOut
+from videogen.server.redact import redact_paths
+from videogen.server.schemas import FOLDER_KINDS, JobOut
 from videogen.server.settings import Settings
-from videogen.server.store import JobRow, JobStore
+from videogen.server.store import JobRow, JobStore, is_id
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +50,45 @@ OUT_OF_MEMORY = "out of memory: lower decode_chunk_size, num_frames or height/wi
 PERSIST_EVERY = 0.5
 #: seconds the idle worker waits before looking at the store again (jobs submitted by other processes)
 IDLE_POLL = 1.0
+#: longest wait between heartbeats, so that a cancel requested on another server arrives soon
+CANCEL_POLL = 1.0
+
+
+def _process_scope() -> str:
+    """What a pid means: this boot of this machine and this pid namespace (empty where unknown)."""
+    try:
+        boot = Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    return hashlib.sha256(f"{boot} {namespace}".encode()).hexdigest()[:12]
+
+
+SCOPE = _process_scope()
+
+
+def lease_owner_id() -> str:
+    """``host:pid:scope:random``: unique to one worker, and tells a later process here if it is dead."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{SCOPE or '-'}:{secrets.token_hex(4)}"
+
+
+def owner_is_dead(owner: str) -> bool:
+    """Whether ``owner`` was a worker in this machine's pid namespace whose process is gone.
+
+    Such a lease needs no waiting for: a server restarted after a crash takes its jobs back at once.
+    Any other owner (another machine or container, or a pid now reused) is trusted until its lease
+    expires.
+    """
+    parts = owner.split(":")
+    if len(parts) != 4 or not SCOPE or parts[2] != SCOPE or not parts[1].isdecimal():
+        return False
+    try:
+        os.kill(int(parts[1]), 0)
+    except ProcessLookupError:
+        return True
+    except (PermissionError, OverflowError):  # another user's process; not a pid
+        return False
+    return False
 
 
 def failure_reason(exc: BaseException) -> str:
@@ -49,21 +101,55 @@ def failure_reason(exc: BaseException) -> str:
 
 
 class _CancelFlag:
-    """Set by a cancel request for this job, or by the server shutting down."""
+    """Set by a cancel request for this job, by the server shutting down, or by losing the lease."""
 
     def __init__(self, stopping: threading.Event) -> None:
         self.requested = threading.Event()
+        self.lost = threading.Event()
         self.stopping = stopping
 
     def is_set(self) -> bool:
-        return self.requested.is_set() or self.stopping.is_set()
+        return self.requested.is_set() or self.lost.is_set() or self.stopping.is_set()
+
+
+class _Heartbeat:
+    """While a job runs: renews its lease, passes on a cancel requested through any server, and
+    stops the job if the lease was lost (recovered by another server after this one stalled)."""
+
+    def __init__(self, store: JobStore, job_id: str, owner: str, lease_seconds: float, flag: _CancelFlag):
+        self.store, self.job_id, self.owner, self.flag = store, job_id, owner, flag
+        self.lease_seconds = lease_seconds
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._beat, name="videogen-lease", daemon=True)
+
+    def __enter__(self) -> _Heartbeat:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _beat(self) -> None:
+        while not self._done.wait(min(self.lease_seconds / 3, CANCEL_POLL)):
+            try:
+                cancel = self.store.renew_lease(self.job_id, self.owner, self.lease_seconds)
+            except Exception:  # the store is unreachable, say: the lease may still hold next time
+                log.warning("job %s: could not renew its lease", self.job_id, exc_info=True)
+                continue
+            if cancel is None:
+                log.warning("job %s: this server lost its lease; another one runs it now", self.job_id)
+                self.flag.lost.set()
+                return
+            if cancel:
+                self.flag.requested.set()
 
 
 class _Progress:
     """Sends every progress event to the streams and writes the latest to the store now and then."""
 
-    def __init__(self, job_id: str, store: JobStore, bus: EventBus) -> None:
-        self.job_id, self.store, self.bus = job_id, store, bus
+    def __init__(self, job_id: str, owner: str, store: JobStore, bus: EventBus) -> None:
+        self.job_id, self.owner, self.store, self.bus = job_id, owner, store, bus
         self.last_write = 0.0
         self.last_stage = ""
 
@@ -80,7 +166,7 @@ class _Progress:
         self.bus.publish(self.job_id, progress_event(self.job_id, progress))
         now = time.monotonic()
         if event.stage != self.last_stage or now - self.last_write >= PERSIST_EVERY:
-            self.store.transition(self.job_id, ["running"], progress=progress)
+            self.store.transition(self.job_id, ["running"], self.owner, progress=progress)
             self.last_write, self.last_stage = now, event.stage
 
 
@@ -88,6 +174,7 @@ class Worker:
     def __init__(self, settings: Settings, store: JobStore, bus: EventBus, metrics: Metrics) -> None:
         self.settings, self.store, self.bus, self.metrics = settings, store, bus, metrics
         self.engines = EngineCache(max_engines=settings.max_engines)
+        self.owner = lease_owner_id()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -100,10 +187,10 @@ class Worker:
         return self._thread is not None and self._thread.is_alive()
 
     def start(self) -> None:
-        """Recover jobs a crash left running, load the preloaded models, then start taking jobs."""
-        outcome = self.store.recover(self.settings.max_attempts)
-        if any(outcome.values()):
-            log.warning("jobs interrupted by the last shutdown: %s", outcome)
+        """Recover jobs whose server stopped, tidy job folders, load the preloaded models, then
+        start taking jobs."""
+        self._recover()
+        remove_leftovers(self.settings, self.store)
         for model in self.settings.preload:
             self.preload(model)
         self._thread = threading.Thread(target=self._loop, name="videogen-worker", daemon=True)
@@ -134,15 +221,30 @@ class Worker:
         self.engines.get(spec.family, folder, device, resolve_dtype("auto", device), spec.variant)
         log.info("preloaded %s on %s", spec.id, device)
 
+    def _recover(self) -> dict[str, int]:
+        """Take back running jobs whose lease expired or whose owner died here."""
+        dead = [owner for owner in self.store.running_owners() if owner_is_dead(owner)]
+        outcome = self.store.recover(self.settings.max_attempts, dead)
+        if any(outcome.values()):
+            log.warning("jobs whose server stopped while running them: %s", outcome)
+        return outcome
+
     def _loop(self) -> None:
+        recover_every = self.settings.lease_seconds / 3
+        next_recovery = time.monotonic() + recover_every
         while not self._stopping.is_set():
             try:
-                job = self.store.claim_next()
-                if job is None:
+                job = self.store.claim_next(self.owner, self.settings.lease_seconds)
+                if job is not None:
+                    self._run(job)
+                elif time.monotonic() >= next_recovery:
+                    outcome = self._recover()
+                    if outcome["failed"] or outcome["cancelled"]:
+                        remove_leftovers(self.settings, self.store)
+                    next_recovery = time.monotonic() + recover_every
+                else:
                     self._wake.wait(IDLE_POLL)
                     self._wake.clear()
-                    continue
-                self._run(job)
             except Exception:  # the store is unreachable, say: keep the thread, try again soon
                 log.exception("worker error")
                 self._stopping.wait(IDLE_POLL)
@@ -158,33 +260,57 @@ class Worker:
         shutil.rmtree(out_dir, ignore_errors=True)  # what an interrupted attempt left
         started = time.perf_counter()
         try:
-            request = local_request(Request.model_validate(job.request), self.settings, self.store)
-            request = request.model_copy(update={"out_dir": str(out_dir)})
-            result = generate(request, _Progress(job.id, self.store, self.bus), flag, self.engines)
+            with _Heartbeat(self.store, job.id, self.owner, self.settings.lease_seconds, flag):
+                request = local_request(Request.model_validate(job.request), self.settings, self.store)
+                request = request.model_copy(update={"out_dir": str(out_dir)})
+                progress = _Progress(job.id, self.owner, self.store, self.bus)
+                result = generate(request, progress, flag, self.engines)
         except Cancelled:
-            shutil.rmtree(out_dir, ignore_errors=True)
-            if flag.requested.is_set():
-                self.store.finish(job.id, "cancelled")
-            else:  # shutting down: not the job's fault, so the attempt does not count
-                self.store.transition(job.id, ["running"], status="queued", attempts=job.attempts - 1)
+            self._stopped(job, flag, out_dir)
         except Exception as exc:
-            shutil.rmtree(out_dir, ignore_errors=True)
             if not isinstance(exc, UserError):
                 log.exception("job %s failed", job.id)
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
-            self.store.finish(job.id, "failed", error=failure_reason(exc))
+            error = redact_paths(failure_reason(exc), self.settings)
+            if self.store.finish(job.id, "failed", self.owner, error=error):
+                shutil.rmtree(out_dir, ignore_errors=True)
         else:
-            seconds = time.perf_counter() - started
-            self.store.finish(
-                job.id, "succeeded", outputs=outputs(result, out_dir), generation_seconds=seconds
-            )
-            self.metrics.generation_seconds.labels(job.model).observe(seconds)
+            self._succeeded(job, result, out_dir, time.perf_counter() - started)
         finally:
             with self._lock:
                 self._current = None
                 self._cancel_ids.discard(job.id)
         self._announce(job.id)
+
+    def _stopped(self, job: JobRow, flag: _CancelFlag, out_dir: Path) -> None:
+        """The job stopped between steps: cancelled, or the server is stopping, or the lease is lost
+        (then the job and its folder belong to another server, so nothing is touched)."""
+        if flag.lost.is_set():
+            return
+        if flag.requested.is_set():
+            if self.store.finish(job.id, "cancelled", self.owner):
+                shutil.rmtree(out_dir, ignore_errors=True)
+        else:  # shutting down: not the job's fault, so the attempt does not count; the claim tidies
+            self.store.transition(
+                job.id,
+                ["running"],
+                self.owner,
+                status="queued",
+                attempts=job.attempts - 1,
+                lease_owner=None,
+                lease_expires_at=None,
+            )
+
+    def _succeeded(self, job: JobRow, result: GenerationResult, out_dir: Path, seconds: float) -> None:
+        recorded = outputs(result, out_dir)
+        if self.store.finish(job.id, "succeeded", self.owner, outputs=recorded, generation_seconds=seconds):
+            self.metrics.generation_seconds.labels(job.model).observe(seconds)
+            return
+        log.warning("job %s: finished after this server lost its lease; its files are dropped", job.id)
+        for video in result.videos:
+            for path in video.files.values():
+                remove_output(path)
 
     def _announce(self, job_id: str) -> None:
         row = self.store.job(job_id)
@@ -204,3 +330,45 @@ def outputs(result: GenerationResult, out_dir: Path) -> list[dict[str, Any]]:
         }
         for video in result.videos
     ]
+
+
+def recorded_names(outputs: Sequence[dict[str, Any]] | None) -> set[str]:
+    """The names (relative to the job folder) of the files and folders a job's ``outputs`` record."""
+    return {name for video in outputs or () for name in video["files"].values()}
+
+
+def is_recorded(outputs: Sequence[dict[str, Any]] | None, path: str) -> bool:
+    """Whether ``path`` (relative to the job folder) is a recorded file or a file in a recorded folder."""
+    inside = PurePosixPath(path)
+    in_folder = not inside.name.startswith(".")
+    for video in outputs or ():
+        for kind, name in video["files"].items():
+            if kind in FOLDER_KINDS:
+                if in_folder and inside.parent == PurePosixPath(name):
+                    return True
+            elif path == name:
+                return True
+    return False
+
+
+def remove_leftovers(settings: Settings, store: JobStore) -> None:
+    """Remove what interrupted attempts left in the folders of jobs that will not run again.
+
+    A failed or cancelled job's folder goes; in a succeeded job's folder, whatever its recorded
+    outputs do not name (a staged ``.tmp-*`` file, an empty reserved sidecar). Folders of queued
+    and running jobs are left alone: the claim empties them, and the owner is writing there.
+    """
+    if not settings.outputs_dir.is_dir():
+        return
+    folders = {path.name: path for path in settings.outputs_dir.iterdir() if is_id(path.name)}
+    for job_id, row in store.jobs_by_id(sorted(folders)).items():
+        folder = folders[job_id]
+        if not folder.is_dir():
+            continue
+        if row.status in ("failed", "cancelled"):
+            shutil.rmtree(folder, ignore_errors=True)
+        elif row.status == "succeeded":
+            keep = recorded_names(row.outputs)
+            for entry in folder.iterdir():
+                if entry.name not in keep:
+                    remove_output(entry)
