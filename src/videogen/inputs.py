@@ -1,24 +1,33 @@
-"""Conditioning inputs: read the request's image or video, fit it to the request's size, record it."""
+"""Conditioning inputs: read the request's image or video, fit it to the request's size, record it.
+
+A video is probed from its metadata first (``with_video_facts``, at submit and before a run) and
+then only its sampled frames are decoded, each fitted to the request's size as it is decoded.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+from pydantic import ValidationError
 
 from videogen.catalog import ModelSpec
-from videogen.errors import FieldError
+from videogen.errors import FieldError, UserError
 from videogen.families.base import Inputs
-from videogen.media import read_video
+from videogen.media.frames import iter_frames, probe_video, sample_indices
 from videogen.media.images import fit_image, load_image
 from videogen.media.prepare import prepare_object_image
 from videogen.request import Request
 
+log = logging.getLogger(__name__)
 
-def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, dict[str, str]]]:
-    """Decoded, fitted inputs for a resolved request, and a record of the files (name, SHA-256).
+
+def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, dict[str, object]]]:
+    """Decoded, fitted inputs for a resolved request, and a record of the files (name, SHA-256;
+    a video's frame count, size and rate too).
 
     Orbit models (SV3D) get the object centred on white instead of a plain fit.
     """
@@ -34,22 +43,29 @@ def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, di
         return Inputs(image=fitted), {"image": describe_file(path)}
     if request.video:
         path = Path(request.video)
-        frames, _ = read_video(path)
-        frames = fit_frames(sample_frames(frames, request.num_frames), request)
-        return Inputs(video=frames), {"video": describe_file(path)}
+        info = probe_video(path, request.max_input_pixels)
+        frames = sample_video(path, info.frames, request)
+        record = {**describe_file(path), "frames": info.frames, "width": info.width, "height": info.height}
+        return Inputs(video=frames), {"video": {**record, "fps": info.fps}}
     return Inputs(), {}
 
 
-def video_length(path: str) -> int:
-    """Number of frames in a video file or folder (decodes it; inputs are short clips)."""
-    frames, _ = read_video(Path(path))
-    return len(frames)
+def sample_video(path: Path, length: int, request: Request) -> np.ndarray:
+    """The request's ``num_frames`` frames spread evenly over a clip of ``length`` frames, fitted.
 
-
-def sample_frames(frames: np.ndarray, count: int) -> np.ndarray:
-    """``count`` frames spread evenly over the clip (repeats frames when the clip is shorter)."""
-    indices = np.linspace(0, len(frames) - 1, count).round().astype(int)
-    return frames[indices]
+    Each sampled frame is fitted as soon as it is decoded, so only one full-size frame is held.
+    """
+    indices = sample_indices(length, request.num_frames)
+    fitted: dict[int, np.ndarray] = {}
+    for index, frame in iter_frames(path, sorted(set(indices)), request.max_input_pixels):
+        image = fit_image(frame, request.width, request.height, request.fit, request.background)
+        fitted[index] = np.asarray(image)
+        del frame  # else the loop variable keeps this full-size frame while the next one decodes
+    if len(fitted) < len(set(indices)):
+        raise UserError(
+            f"video: {path.name!r} has fewer frames that decode than the {length} its container states"
+        )
+    return np.stack([fitted[index] for index in indices])
 
 
 def fit_frames(frames: np.ndarray, request: Request) -> np.ndarray:
@@ -74,15 +90,30 @@ def describe_file(path: Path) -> dict[str, str]:
     return {"name": path.name, "sha256": digest.hexdigest()}
 
 
-def with_video_length(request: Request, max_frames: int) -> Request:
-    """A video request without num_frames takes all of the clip's frames."""
-    if not request.video or request.num_frames is not None:
+def with_video_facts(request: Request, max_frames: int) -> Request:
+    """A video request's missing ``num_frames`` (all of the clip's frames) and ``fps`` (the
+    clip's own rate), from the clip's metadata; frames over ``max_input_pixels`` are refused.
+
+    Nothing is decoded, so this is cheap enough for every submit.
+    """
+    if not request.video:
         return request
-    count = video_length(request.video)
-    if count > max_frames:
-        raise FieldError(
-            "num_frames",
-            None,
-            f"the video has {count} frames, more than the model's {max_frames}; pass --num-frames",
-        )
-    return request.model_copy(update={"num_frames": count})
+    info = probe_video(Path(request.video), request.max_input_pixels)
+    update: dict[str, object] = {}
+    if request.num_frames is None:
+        if info.frames > max_frames:
+            raise FieldError(
+                "num_frames",
+                None,
+                f"the video has {info.frames} frames, more than the model's {max_frames}; pass --num-frames",
+            )
+        update["num_frames"] = info.frames
+    request = request.model_copy(update=update)
+    if request.fps is None and info.fps is not None:
+        try:
+            request.fps = info.fps  # validated as a value given for fps would be
+        except ValidationError:
+            log.warning(
+                "the video plays at %g fps, outside what fps takes; the model's default applies", info.fps
+            )
+    return request

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import av
 import httpx
 import numpy as np
 from PIL import Image
@@ -53,6 +54,33 @@ def mp4_bytes(tmp_path: Path, frames: int = 6) -> bytes:
     path = tmp_path / "clip.mp4"
     write_mp4(np.full((frames, 32, 48, 3), 128, np.uint8), path, 8.0)
     return path.read_bytes()
+
+
+def flat_video(path: Path, frames: int, width: int, height: int, rate: int = 8) -> Path:
+    """A one-colour H.264 clip, encoded from a single frame: a large clip costs little to make."""
+    rgb = np.full((height, width, 3), (30, 120, 200), np.uint8)
+    frame = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=rate, options={"preset": "ultrafast"})
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        for number in range(frames):
+            frame.pts = number
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
+
+
+def memory_kib(pid: int, key: str) -> int:
+    """A line of /proc/<pid>/status in KiB: VmRSS (now) or VmHWM (peak since start or reset)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1])
+    raise KeyError(key)
+
+
+def reset_peak_memory(pid: int) -> None:
+    """Set the process's VmHWM back to its current RSS (Linux: "5" into clear_refs)."""
+    Path(f"/proc/{pid}/clear_refs").write_text("5")
 
 
 def free_port() -> int:

@@ -1,7 +1,9 @@
 """Uploaded images and videos, accepted only if they decode (``body_limit`` caps their size).
 
 The client's file name and content type are ignored: a file is an image if Pillow decodes it as
-one of a few plain formats, a video if PyAV finds and decodes a video stream in a known container.
+one of a few plain formats, a video if PyAV finds a video stream in a known container and its
+first frame decodes. A video's size and length come from its metadata; its frames are not all
+decoded here (a job decodes only those it samples).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from typing import BinaryIO
 import av
 from PIL import Image, UnidentifiedImageError
 
+from videogen.media.frames import frame_count
+from videogen.media.images import pillow_allows
 from videogen.server.errors import ApiError
 from videogen.server.settings import Settings
 from videogen.server.store import JobStore, UploadRow, new_id, utcnow
@@ -34,6 +38,9 @@ VIDEO_CONTAINERS = {
     "gif": ("image/gif", ".gif"),
     "avi": ("video/x-msvideo", ".avi"),
 }
+
+
+VIDEO_FRAMES = "the video's frames have"
 
 
 @dataclass(frozen=True)
@@ -117,14 +124,14 @@ def inspect_media(path: Path, max_pixels: int, max_frames: int) -> Media:
     return media
 
 
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
+def _check_pixels(width: int, height: int, max_pixels: int, what: str = "the image has") -> None:
     if width * height > max_pixels:
-        raise too_large(f"{width}x{height} = {width * height} pixels", f"{max_pixels} pixels")
+        raise too_large(f"{what} {width}x{height} = {width * height} pixels", f"{max_pixels} pixels")
 
 
 def _as_image(path: Path, max_pixels: int) -> Media | None:
     try:
-        with Image.open(path, formats=list(IMAGE_FORMATS)) as image:
+        with pillow_allows(max_pixels), Image.open(path, formats=list(IMAGE_FORMATS)) as image:
             if getattr(image, "n_frames", 1) > 1:
                 return None  # an animation: a video
             _check_pixels(image.width, image.height, max_pixels)
@@ -138,26 +145,35 @@ def _as_image(path: Path, max_pixels: int) -> Media | None:
 
 
 def _as_video(path: Path, max_pixels: int, max_frames: int) -> Media | None:
+    """The file as a video, judged by its container's metadata: frame size and frame count
+    (packets counted where the container states none) are checked before anything is decoded,
+    then only the first frame is decoded, to prove that the stream decodes."""
     try:
         with av.open(str(path)) as container:
             names = set(container.format.name.split(","))
             known = [name for name in VIDEO_CONTAINERS if name in names]
             if not known or not container.streams.video:
                 return None
-            frames, width, height = 0, 0, 0
-            for frame in container.decode(container.streams.video[0]):
-                if frames == 0:
-                    width, height = frame.width, frame.height
-                    _check_pixels(width, height, max_pixels)
-                frames += 1
-                if frames > max_frames:
-                    raise too_large(f"the video has more than {max_frames} frames", f"{max_frames} frames")
+            stream = container.streams.video[0]
+            _check_pixels(stream.codec_context.width, stream.codec_context.height, max_pixels, VIDEO_FRAMES)
+            frames = frame_count(container, stream, stop_after=max_frames + 1)
+        if frames > max_frames:
+            raise too_large(f"the video has more than {max_frames} frames", f"{max_frames} frames")
+        size = _first_frame_size(path) if frames else None
     except (av.FFmpegError, ValueError, OSError):
         return None
-    if frames == 0:
+    if size is None:
         return None
+    _check_pixels(*size, max_pixels, VIDEO_FRAMES)  # the stream may differ from its header
     content_type, suffix = VIDEO_CONTAINERS[known[0]]
-    return Media("video", content_type, suffix, width, height, frames)
+    return Media("video", content_type, suffix, *size, frames)
+
+
+def _first_frame_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) of the video's first frame, decoded; None when no frame decodes."""
+    with av.open(str(path)) as container:
+        first = next(container.decode(container.streams.video[0]), None)
+    return None if first is None else (first.width, first.height)
 
 
 def remove_staging_files(settings: Settings) -> None:
