@@ -273,8 +273,8 @@ class Worker:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
             error = redact_paths(failure_reason(exc), self.settings)
-            if self.store.finish(job.id, "failed", self.owner, error=error):
-                shutil.rmtree(out_dir, ignore_errors=True)
+            self._clear(job.id, out_dir)
+            self.store.finish(job.id, "failed", self.owner, error=error)
         else:
             self._succeeded(job, result, out_dir, time.perf_counter() - started)
         finally:
@@ -289,8 +289,8 @@ class Worker:
         if flag.lost.is_set():
             return
         if flag.requested.is_set():
-            if self.store.finish(job.id, "cancelled", self.owner):
-                shutil.rmtree(out_dir, ignore_errors=True)
+            self._clear(job.id, out_dir)
+            self.store.finish(job.id, "cancelled", self.owner)
         else:  # shutting down: not the job's fault, so the attempt does not count; the claim tidies
             self.store.transition(
                 job.id,
@@ -301,6 +301,12 @@ class Worker:
                 lease_owner=None,
                 lease_expires_at=None,
             )
+
+    def _clear(self, job_id: str, out_dir: Path) -> None:
+        """Remove the job's folder before its end is recorded, if this server still holds the job
+        (one that lost its lease leaves the folder to the new owner)."""
+        if self.store.renew_lease(job_id, self.owner, self.settings.lease_seconds) is not None:
+            shutil.rmtree(out_dir, ignore_errors=True)
 
     def _succeeded(self, job: JobRow, result: GenerationResult, out_dir: Path, seconds: float) -> None:
         recorded = outputs(result, out_dir)
