@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -245,3 +246,47 @@ def test_serve_refuses_a_database_that_does_not_answer_in_one_line(tmp_path) -> 
         "error: database_url: cannot connect to postgresql+psycopg://videogen:***@127.0.0.1:1/jobs ("
     )
     assert "Connection refused" in line and "secret" not in line
+
+
+def test_latents_get_the_same_permissions_as_the_videos(tiny_unet3d, tmp_path) -> None:
+    before = os.umask(0o027)
+    try:
+        summary = _generate(
+            tiny_unet3d, tmp_path, *SMALL, "--save-latents", "--format", "mp4", "--format", "gif"
+        )
+    finally:
+        os.umask(before)
+    files = summary["videos"][0]["files"]
+    modes = {kind: oct(os.stat(files[kind]).st_mode & 0o777) for kind in ("mp4", "gif", "sidecar", "latents")}
+    assert modes == dict.fromkeys(modes, oct(0o640))
+
+
+def test_version() -> None:
+    from videogen import __version__
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.stdout.strip() == f"videogen {__version__}"
+
+
+def test_generate_help_shows_every_options_default() -> None:
+    result = runner.invoke(app, ["generate", "--help"], env={"COLUMNS": "160"})
+    assert result.exit_code == 0
+    blocks = re.split(r"\n│ (?=--)", result.stdout)[1:]  # one block per option, wrapped lines and all
+    options = {block.split()[0]: " ".join(block.split()) for block in blocks}
+    assert len(options) > 40
+    assert [name for name, text in options.items() if "default" not in text and name != "--help"] == []
+    assert "[default: (the model's)]" in options["--steps"]
+    assert "[default: (random)]" in options["--seed"] and "[default: (mp4)]" in options["--format"]
+    assert "[default: (off)]" in options["--save-latents"]
+
+
+def test_models_fits_80_columns_when_piped_with_license_and_vram(monkeypatch) -> None:
+    monkeypatch.delenv("COLUMNS", raising=False)  # a pipe: rich renders 80 columns
+    result = runner.invoke(app, ["models"])
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    text = "\n".join(line.strip() for line in lines)
+    assert "\nsvd-xt-1.1 stabilityai/stable-video-diffusion-img2vid-xt-1-1@main\n" in re.sub(" +", " ", text)
+    assert "license: cc-by-nc-4.0" in text and "license: stability-ai-community" in text
+    assert re.search(r"^  modelscope-t2v .* 8 GB +no", result.stdout, re.MULTILINE)

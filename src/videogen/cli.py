@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -12,13 +14,12 @@ from rich import box
 from rich.markup import escape
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Column, Table
+from typer.models import OptionInfo
 
 from videogen.compare.commands import compare_command, evaluate_command
 from videogen.console import err, fail, out, quiet_libraries
@@ -40,8 +41,74 @@ SHAPE, SAMPLING, OUTPUT, RUNTIME, MODEL = "Shape", "Sampling", "Output", "Runtim
 INPUT, SVD, SV3D = "Image / video input", "Stable Video Diffusion", "SV3D orbits"
 FAST = "Fast sampling"
 
+#: what decides a generate option whose Request field defaults to None, where "the model's" or
+#: "none" would not say it
+DECIDED_BY = {
+    "seed": "random",
+    "preset": "quality",
+    "cache_interval": "1, or the preset's",
+    "guidance_end": "1, or the preset's",
+    "camera_path": "an even orbit",
+    "elevations": "10",
+    "azimuths": "the camera path's",
+    "revision": "the catalog's",
+}
+
+
+def _version(value: bool) -> None:
+    if value:
+        from videogen import __version__
+
+        out.print(f"videogen {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool | None,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    ] = None,
+) -> None:
+    """Text, image and video to video with open diffusion models."""
+
+
+def _default_text(name: str, default: object) -> str:
+    """The default ``--help`` shows for an option: its Request field's, or who decides it."""
+    from dataclasses import fields
+
+    from videogen.catalog import Defaults
+    from videogen.request import Request
+
+    field = Request.model_fields.get(name)
+    value = default if field is None else field.get_default(call_default_factory=True)
+    if value is None:
+        model_decides = name in {f.name for f in fields(Defaults)}
+        return DECIDED_BY.get(name, "the model's" if model_decides else "none")
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
+
+def _show_defaults(command: Callable[..., None]) -> Callable[..., None]:
+    """Show each option's default in ``--help``. The options themselves default to None, so that a
+    flag left out never overrides a ``--config`` file; the default shown is the one that applies.
+
+    The annotations are evaluated here, once, and kept evaluated, so Typer reads the same option
+    objects this marks.
+    """
+    hints = typing.get_type_hints(command, include_extras=True)
+    parameters = inspect.signature(command).parameters
+    for name, hint in hints.items():
+        for info in getattr(hint, "__metadata__", ()):
+            if isinstance(info, OptionInfo) and "default" not in (info.help or ""):
+                info.show_default = _default_text(name, parameters[name].default)
+    command.__annotations__ = hints
+    return command
+
 
 @app.command()
+@_show_defaults
 def generate(
     prompt: Annotated[str | None, typer.Argument(help="What the video shows.")] = None,
     config: Annotated[
@@ -184,7 +251,9 @@ def generate(
     compile: Annotated[
         bool | None,
         typer.Option(
-            "--compile", help="torch.compile the UNet (the first video compiles).", rich_help_panel=RUNTIME
+            "--compile",
+            help="CUDA: torch.compile the UNet (the first video compiles).",
+            rich_help_panel=RUNTIME,
         ),
     ] = None,
     save_latents: Annotated[
@@ -282,22 +351,29 @@ def _run_with_progress(request):
 
 
 def _with_progress(run: Callable[[Callable], T]) -> T:
-    """Call ``run(on_event)`` under a rich progress bar on stderr fed by its progress events."""
+    """Call ``run(on_event)`` under a rich progress bar on stderr fed by its progress events.
+
+    Steps, rate and time left come from the denoising events alone (``steps_text``): before the
+    first step there is nothing to count, so the bar shows none rather than ``0/?``.
+    """
+    from videogen.sampling.progress import StepRate, steps_text
+
     quiet_libraries()
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
-        MofNCompleteColumn(),
+        TextColumn("{task.fields[steps]}"),
         TimeElapsedColumn(),
-        TimeRemainingColumn(),
     )
+    rate = StepRate()
     with Progress(*columns, console=err, transient=False) as bar:
-        task = bar.add_task("loading model", total=None)
+        task = bar.add_task("loading model", total=None, steps="")
 
         def on_event(event) -> None:
             label = f"video {event.video + 1}/{event.num_videos}: {event.stage}"
             if event.stage == "denoise":
-                bar.update(task, description=label, completed=event.step, total=event.total)
+                steps = steps_text(event, rate(event))
+                bar.update(task, description=label, completed=event.step, total=event.total, steps=steps)
             else:
                 bar.update(task, description=label)
 
@@ -427,9 +503,9 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
     if as_json:
         print(json.dumps(rows, indent=2))
         return
-    headers = ("id", "task", "frames", "size", "steps", "cached", "weights")
-    columns = (Column(name, no_wrap=name != "weights", overflow="fold") for name in headers)
-    table = Table(*columns, box=box.SIMPLE_HEAD)
+    # Two parts, so each fits 80 columns (the width of a pipe): the numbers, then weights and licenses.
+    table = Table(*("id", "task", "frames", "size", "steps", "VRAM", "cached"), box=box.SIMPLE_HEAD)
+    sources = Table("id", Column("weights, license", overflow="fold"), box=box.SIMPLE_HEAD)
     for row in rows:
         table.add_row(
             row["id"],
@@ -437,10 +513,12 @@ def models(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] 
             str(row["num_frames"]),
             f"{row['width']}x{row['height']}",
             str(row["steps"]),
+            f"{row['vram_gb']:g} GB",
             "yes" if row["cached"] else "no",
-            row["source"],
         )
+        sources.add_row(row["id"], f"{row['source']}\nlicense: {row['license']}")
     out.print(table)
+    out.print(sources)
 
 
 @app.command()

@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import save
 
 from videogen.errors import UserError
 
@@ -21,9 +21,13 @@ METADATA_KEY = "videogen_sidecar"
 
 
 def write_latents(path: Path, tensors: dict[str, torch.Tensor], sidecar: dict[str, Any]) -> None:
-    """Save ``tensors`` with ``sidecar`` as metadata."""
+    """Save ``tensors`` with ``sidecar`` as metadata.
+
+    Written with a plain ``open`` so the file gets the permissions the umask gives the video beside
+    it; safetensors' ``save_file`` creates its files readable by their owner alone.
+    """
     contiguous = {name: tensor.contiguous() for name, tensor in tensors.items()}
-    save_file(contiguous, str(path), metadata={METADATA_KEY: json.dumps(sidecar)})
+    Path(path).write_bytes(save(contiguous, metadata={METADATA_KEY: json.dumps(sidecar)}))
 
 
 def read_latents(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

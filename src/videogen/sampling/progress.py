@@ -54,3 +54,36 @@ class Reporter:
             self.callback(ProgressEvent(stage, video, self.num_videos, step, total, elapsed))
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"cancelled during {stage}")
+
+
+class StepRate:
+    """Denoising steps per second of the video being denoised, from its progress events.
+
+    Measured from the video's first step event on, so loading and encoding never count, and
+    restarted for each video.
+    """
+
+    def __init__(self) -> None:
+        self._first: ProgressEvent | None = None
+
+    def __call__(self, event: ProgressEvent) -> float | None:
+        """The rate after ``event`` (a denoise event), or None until two steps have been seen."""
+        first = self._first
+        if first is None or first.video != event.video or event.step <= first.step:
+            self._first = event
+            return None
+        seconds = event.elapsed - first.elapsed
+        return (event.step - first.step) / seconds if seconds > 0 else None
+
+
+def steps_text(event: ProgressEvent, rate: float | None) -> str:
+    """``"3/25 1.52 it/s, 0:15 left"``: the steps, then (once known) the rate, as seconds per step
+    when slower than one a second, and the time left."""
+    text = f"{event.step}/{event.total}"
+    if rate is None:
+        return text
+    text += f" {rate:.2f} it/s" if rate >= 1 else f" {1 / rate:.1f} s/it"
+    if event.step < event.total:
+        left = round((event.total - event.step) / rate)
+        text += f", {left // 60}:{left % 60:02d} left"
+    return text
