@@ -138,10 +138,12 @@ def decode_latents(
 def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: EngineCache) -> VideoOutput:
     """Video to video with the upscale model at its own size (the Zeroscope 576w -> XL recipe)."""
     fields = first.request.model_dump(
-        exclude={"height", "width", "upscale", "image", "video", "pin_first_frame"}
+        exclude={"height", "width", "upscale", "upscale_strength", "image", "pin_first_frame"}
     )
     fields.update(model=first.request.upscale, strength=first.request.upscale_strength, seed=video.seed)
-    fields.update(num_videos=1, fit="stretch")
+    # The input is the first video (its frames are handed over as they are; the file is its record).
+    written = next(path for kind, path in output.files.items() if kind in first.request.formats)
+    fields.update(num_videos=1, fit="stretch", video=str(written))
     request, spec = resolve_request(Request(**fields))
     frames = fit_frames(to_uint8(video.frames), request)
     run = _Run(request, spec, engines, first.report, first.started)
