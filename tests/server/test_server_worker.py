@@ -12,6 +12,7 @@ import torch
 from server_helpers import SMALL
 
 from videogen import families
+from videogen.errors import FieldError
 from videogen.server import worker as worker_module
 from videogen.server.schemas import JobOut
 from videogen.server.worker import OUT_OF_MEMORY
@@ -104,10 +105,12 @@ def test_an_unexpected_error_fails_the_job_and_the_worker_goes_on(service, monke
     assert wait(service, ok, {"succeeded"}).status == "succeeded"
 
 
-def test_missing_weights_fail_with_the_way_out(service) -> None:
-    job_id = service.submit({**SMALL, "model": "modelscope-t2v", "steps": 2})[0].id
-    error = wait(service, job_id, {"failed"}).error
-    assert "not in the Hugging Face cache" in error and "videogen download" in error
+def test_missing_weights_are_refused_at_submit_with_the_way_out(service) -> None:
+    with pytest.raises(FieldError) as caught:
+        service.submit({**SMALL, "model": "modelscope-t2v", "steps": 2})
+    assert caught.value.field == "model"
+    assert "not in the Hugging Face cache" in str(caught.value) and "videogen download" in str(caught.value)
+    assert service.list().jobs == []
 
 
 def test_cancel_stops_a_running_job_between_steps(service) -> None:
