@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from videogen.catalog import CATALOG, resolve_model
 from videogen.cli import app
 from videogen.errors import WeightsMissingError
-from videogen.loading import file_damage, locate_weights
+from videogen.loading import file_damage, locate_weights, model_file_problems
 
 runner = CliRunner()
 SMALL = ["--num-frames", "2", "--height", "32", "--width", "32", "--steps", "1", "--device", "cpu"]
@@ -137,6 +137,21 @@ def test_a_blob_that_never_arrived_in_the_hub_cache_is_missing(tiny_unet3d, isol
         locate_weights(spec)
     assert "file vae/diffusion_pytorch_model.safetensors (vae): missing;" in str(caught.value)
     assert str(caught.value).endswith("fetch them: videogen download modelscope-t2v")
+
+
+def test_weights_of_the_chosen_variant_only(tiny_unet3d, tmp_path) -> None:
+    folder = _copy(tiny_unet3d, tmp_path)
+    weights = [folder / "unet/diffusion_pytorch_model", folder / "vae/diffusion_pytorch_model"]
+    for stem in [*weights, folder / "text_encoder/model"]:
+        Path(f"{stem}.safetensors").rename(f"{stem}.fp16.safetensors")
+    components = CATALOG["modelscope-t2v"].components
+    assert model_file_problems(folder, components, "fp16") == []
+    problems = model_file_problems(folder, components, None)
+    assert [(p.file, p.reason) for p in problems] == [
+        ("unet/diffusion_pytorch_model.safetensors", "missing"),
+        ("vae/diffusion_pytorch_model.safetensors", "missing"),
+        ("text_encoder/model.safetensors", "missing"),
+    ]
 
 
 def test_every_shard_an_index_names_is_required(tiny_unet3d, tmp_path) -> None:
