@@ -117,7 +117,7 @@ def test_sv3d_orbit_from_an_rgba_image(tiny_sv3d_p, tmp_path) -> None:
             ["--model", "sv3d-p", "--num-frames", "14"],
             "num_frames: 14 is not allowed; sv3d-p takes exactly 21",
         ),
-        (["--model", "modelscope-t2v", "--motion-bucket-id", "10"], "only models of the svd family use it"),
+        (["--model", "modelscope-t2v", "--motion-bucket-id", "10"], "does not use it (only svd models"),
         (["--model", "svd"], "image: None is not allowed; svd turns an image into a video"),
     ],
 )

@@ -335,8 +335,8 @@ def test_to_uint8_clips_and_rounds() -> None:
     ("text", "expected"),
     [
         ("A panda, eating bamboo!", "a-panda-eating-bamboo"),
-        ("Crème brûlée  --  à la mode", "creme-brulee-a-la-mode"),
-        ("熊猫", "video"),
+        ("Crème brûlée  --  à la mode", "crème-brûlée-à-la-mode"),
+        ("熊猫", "熊猫"),
         ("", "video"),
         ("word " * 20, "word-word-word-word-word-word-word-word"),
     ],

@@ -116,10 +116,3 @@ def test_offload_needs_cuda(tiny_unet3d: Path, tmp_path: Path) -> None:
     )
     with pytest.raises(FieldError, match="offload: 'model' is not allowed; offloading needs a CUDA device"):
         generate(request)
-
-
-@pytest.mark.slow
-def test_compiled_unet_gives_the_same_frames(plain, tiny_unet3d) -> None:
-    frames, applied = _frames(tiny_unet3d, "unet3d", replace(PLAIN, compile=True))
-    assert applied["compile"] is True
-    assert np.abs(frames - plain["unet3d"]).max() < 1e-4

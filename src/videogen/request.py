@@ -275,28 +275,34 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
 #: Fields that take the model's default when left out, for the models that read them.
 DEFAULTED = ("guidance", "motion_bucket_id", "cond_fps", "noise_aug_strength", "min_guidance",
              "max_guidance", "image_frame_ratio")  # fmt: skip
+
+
+def _fields(names: str) -> frozenset[str]:
+    """Field names written as one space-separated string: the tables below read better that way."""
+    return frozenset(names.split())
+
+
 #: Fields every model reads.
-COMMON_FIELDS = frozenset(
+COMMON_FIELDS = _fields(
     "prompt image video model revision variant num_frames height width steps seed num_videos "
     "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
-    "save_latents preset cache_interval guidance_end".split()
+    "save_latents preset cache_interval guidance_end"
 )
-_SV3D_FIELDS = frozenset("scheduler min_guidance max_guidance image_frame_ratio remove_background".split())
+_SV3D_FIELDS = _fields("scheduler min_guidance max_guidance image_frame_ratio remove_background")
 #: What each kind of model (``ModelSpec.kind``) reads besides the common fields.
 KIND_FIELDS: dict[str, frozenset[str]] = {
-    "unet3d": frozenset(
+    "unet3d": _fields(
         "negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit background "
-        "upscale upscale_strength".split()
+        "upscale upscale_strength"
     ),
-    "svd": frozenset(
-        "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance "
-        "max_guidance".split()
+    "svd": _fields(
+        "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance max_guidance"
     ),
     "sv3d_u": _SV3D_FIELDS,
     "sv3d_p": _SV3D_FIELDS | {"elevations", "azimuths", "camera_path"},
 }
-#: Why a field is refused for a kind of model, where a plain "does not use it" would leave people stuck.
-HINTS = {
+#: Why an SVD or SV3D model refuses a field, where a plain "does not use it" would leave people stuck.
+SVD_FAMILY_HINTS = {
     "guidance": "these models guide each frame between min_guidance and max_guidance",
     "motion_bucket_id": "SV3D is conditioned on the camera only",
     "cond_fps": "SV3D is conditioned on the camera only",
@@ -333,7 +339,8 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
     taken = taken_fields(spec)
     for name in Request.model_fields:
         if name not in taken and given(request, name):
-            why = HINTS.get(name, f"only {_kinds_taking(name)} models use it")
+            hints = SVD_FAMILY_HINTS if spec.family == "svd" else {}
+            why = hints.get(name, f"only {_kinds_taking(name)} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
     if spec.family == "svd" and request.scheduler not in (None, "euler"):
         raise FieldError("scheduler", request.scheduler, "SVD and SV3D sample with euler (EDM sampler)")
