@@ -623,6 +623,10 @@ def serve(
     api_key: Annotated[
         str | None, typer.Option(envvar="VIDEOGEN_API_KEY", help="Require 'Authorization: Bearer KEY'.")
     ] = None,
+    allowed_hosts: Annotated[
+        list[str] | None,
+        typer.Option(help="Also accept these Host names (comma list or repeatable; '*': any)."),
+    ] = None,
     max_queue: Annotated[int, typer.Option(min=1, help="Waiting jobs before 429.")] = SERVE["max_queue"],
     preload: Annotated[list[str] | None, typer.Option(help="Load this model at start; repeatable.")] = None,
     models_dir: Annotated[
@@ -660,8 +664,9 @@ def serve(
     from videogen.server.settings import default_data_dir
 
     quiet_libraries()
-    address = options.pop("host"), options.pop("port")
+    address = options["host"], options.pop("port")
     options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()))
+    options.update(allowed_hosts=tuple(allowed_hosts or ()))
     try:
         settings = Settings(**options)
         writable_folder("data_dir", settings.data_dir)

@@ -11,7 +11,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from videogen.request import Request
-from videogen.server.auth import require_api_key
 from videogen.server.errors import ApiError
 from videogen.server.events import event_stream
 from videogen.server.files import CONTENT_TYPES, file_response
@@ -30,13 +29,13 @@ JobId = Annotated[str, Path(description="the job's id")]
 
 
 def errors(*codes: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error answers, all of them ErrorOut."""
-    return {code: {"model": ErrorOut} for code in (401, *codes)}
+    """OpenAPI entries for error answers, all of them ErrorOut (docs.py adds 401 where a key is set)."""
+    return {code: {"model": ErrorOut} for code in codes}
 
 
-v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)])
-open_routes = APIRouter()
-protected = APIRouter(dependencies=[Depends(require_api_key)])
+v1 = APIRouter(prefix="/v1")
+#: /healthz and /metrics
+service_routes = APIRouter()
 
 
 @v1.post(
@@ -142,38 +141,60 @@ def delete_job(job_id: JobId, service: Service) -> Response:
         200: {
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
             "description": "server-sent events: queued, started, progress (stage, step, total, eta), "
-            "then finished, failed or cancelled; status events carry the job",
+            "then finished, failed or cancelled; status events carry the job. Each event has an id; "
+            "reconnecting with Last-Event-ID sends the events missed since, when the server still "
+            "holds them, else the job's current state. A stream also ends with `deleted` when the "
+            "job is deleted and `shutdown` when the server stops (these two carry no id).",
         },
         **errors(404),
     },
     tags=["jobs"],
     summary="Follow a job's progress",
 )
-async def job_events(job_id: JobId, service: Service) -> StreamingResponse:
+async def job_events(
+    job_id: JobId,
+    service: Service,
+    last_event_id: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            max_length=64,
+            description="the id of the last event received, to resume a stream (EventSource sends it)",
+        ),
+    ] = None,
+) -> StreamingResponse:
     await run_in_threadpool(service.get, job_id)  # 404 before the stream starts
 
     async def load() -> JobOut | None:
         return await run_in_threadpool(service.find, job_id)
 
     return StreamingResponse(
-        event_stream(service.bus, job_id, load),
+        event_stream(service.bus, job_id, load, last_event_id),
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
 
 
+FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"content": {media: {} for media in sorted(set(CONTENT_TYPES.values()))}, "description": "the file"},
+    206: {"description": "the requested byte range (Range: bytes=...)"},
+    400: {"model": ErrorOut, "description": "the Range header is not a byte range"},
+    416: {"model": ErrorOut, "description": "the range starts beyond the end of the file"},
+    **errors(404),
+}
+
+
+@v1.head(
+    "/jobs/{job_id}/files/{path:path}",
+    response_class=FileResponse,
+    responses=FILE_RESPONSES,
+    tags=["jobs"],
+    summary="A job file's headers (size, type, dates) without its content",
+)
 @v1.get(
     "/jobs/{job_id}/files/{path:path}",
     response_class=FileResponse,
-    responses={
-        200: {
-            "content": {media: {} for media in sorted(set(CONTENT_TYPES.values()))},
-            "description": "the file",
-        },
-        206: {"description": "the requested byte range (Range: bytes=...)"},
-        416: {"description": "the range lies outside the file"},
-        **errors(404),
-    },
+    responses=FILE_RESPONSES,
     tags=["jobs"],
     summary="Download one of a job's files (byte ranges supported)",
 )
@@ -186,7 +207,7 @@ def list_models(service: Service) -> list[ModelOut]:
     return service.models()
 
 
-@open_routes.get(
+@service_routes.get(
     "/healthz",
     response_model=Health,
     responses={503: {"model": ErrorOut}},
@@ -203,10 +224,10 @@ def healthz(service: Service) -> Health:
     return Health(status="ok", queue_depth=depth, worker=worker)
 
 
-@protected.get(
+@service_routes.get(
     "/metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}, **errors()},
+    responses={200: {"content": {CONTENT_TYPE: {}}, "description": "Prometheus text format"}},
     tags=["service"],
     summary="Prometheus metrics",
 )

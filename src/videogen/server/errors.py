@@ -11,13 +11,18 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from videogen.errors import FieldError, UserError
 from videogen.request import Request as GenerationRequest
 from videogen.request import describe_validation_error
+from videogen.server.redact import redact_paths
 from videogen.server.schemas import ErrorOut, Problem
 
 log = logging.getLogger(__name__)
+#: the message for a request body that is not JSON at all, so no field can be named
+NOT_JSON = "body is not valid UTF-8 JSON"
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 
 
 class ApiError(HTTPException):
@@ -65,10 +70,12 @@ async def _api_error(_request: Request, exc: ApiError) -> JSONResponse:
     return error_response(exc.status_code, exc.detail, exc.field, problems, exc.headers)
 
 
-async def _user_error(_request: Request, exc: UserError) -> JSONResponse:
+async def _user_error(request: Request, exc: UserError) -> JSONResponse:
+    """422; a server path in the message is made relative to the data directory."""
     field = user_error_field(exc)
-    problems = [Problem(field=field, message=str(exc))] if field else []
-    return error_response(422, str(exc), field, problems)
+    message = redact_paths(str(exc), request.app.state.service.settings)
+    problems = [Problem(field=field, message=message)] if field else []
+    return error_response(422, message, field, problems)
 
 
 async def _validation_error(_request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -100,12 +107,38 @@ def _problem(err: Mapping[str, Any]) -> Problem:
     reason = (err.get("ctx") or {}).get("error")
     detail = f"{err['msg'].lower()} ({reason})" if reason else err["msg"].lower()
     if err["type"] == "json_invalid":
-        return Problem(field=field, message=f"{field}: {detail}")
+        return Problem(field="body", message=f"{NOT_JSON} ({reason}, at character {rest[0]})")
+    if field == "body" and err["type"] == "missing":
+        return Problem(field="body", message="body is empty; send a JSON object")
+    if field == "body" and err["type"] in ("model_attributes_type", "dict_type"):
+        return Problem(field="body", message=f"body is {_json_kind(err.get('input'))}, not a JSON object")
     return Problem(field=field, message=f"{field}: {err.get('input')!r} is not allowed; {detail}")
 
 
-async def _http_error(_request: Request, exc: HTTPException) -> JSONResponse:
+def _json_kind(value: Any) -> str:
+    kinds = {list: "an array", str: "a string", bool: "a boolean", int: "a number", float: "a number"}
+    return "null" if value is None else kinds.get(type(value), type(value).__name__)
+
+
+async def _http_error(request: Request, exc: HTTPException) -> JSONResponse:
+    if exc.status_code == 405:
+        return _method_not_allowed(request)
+    if exc.status_code == 400 and isinstance(exc.__cause__, UnicodeDecodeError):  # FastAPI's body parse
+        return error_response(422, NOT_JSON, "body", [Problem(field="body", message=NOT_JSON)])
     return error_response(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+def _method_not_allowed(request: Request) -> JSONResponse:
+    """405 with every method the path takes (Starlette names only those of the first route that
+    matches it, though GET and DELETE of one path are two routes)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in METHODS
+        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
+    ]
+    message = f"{request.method} is not allowed on {request.url.path}; it takes {', '.join(allowed)}"
+    return error_response(405, message, headers={"Allow": ", ".join(allowed)})
 
 
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,9 +1,16 @@
-"""Job events from the worker thread to server-sent-event streams.
+"""Job events from the worker thread to server-sent-event streams, resumable after a reconnect.
 
 The worker publishes ``queued/started/progress/finished/failed/cancelled`` on an in-process bus.
-A stream subscribes first and then reads the job's current state, so nothing published in between
-is lost; it also re-reads the job when the bus is quiet, so a change made by another process (or an
-event dropped because a slow client fell behind) still reaches the client.
+Each event gets an id (``<bus epoch>-<sequence number>``) and is kept in a bounded buffer per job,
+so a client that reconnects with ``Last-Event-ID`` is sent the events it missed, then new ones. A
+client that cannot be resumed (no id, an id of an earlier server process, or one the buffer has
+dropped) is told the job's current state instead: its status, and the last progress of a running job.
+
+A stream subscribes first and then reads the job, so nothing published in between is lost; it also
+re-reads the job when the bus is quiet, so a change made by another process (or an event dropped
+because a slow client fell behind) still reaches the client. A stream ends after the job's last
+status, or with a final ``deleted`` or ``shutdown`` event; final events carry no id, so a client's
+``Last-Event-ID`` stays at the last event it really got.
 """
 
 from __future__ import annotations
@@ -11,7 +18,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import secrets
 import threading
+from collections import OrderedDict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,8 +36,14 @@ STATUS_EVENTS = {
     "failed": "failed",
     "cancelled": "cancelled",
 }
+#: events that end every stream of a job
+FINAL_EVENTS = ("deleted", "shutdown")
 #: progress events a slow client may fall behind by before newer ones are dropped
 MAX_BACKLOG = 256
+#: events kept per job for clients that reconnect
+BUFFERED_EVENTS = 256
+#: jobs whose events are kept; the job that published least recently is forgotten first
+BUFFERED_JOBS = 64
 
 
 @dataclass(frozen=True)
@@ -37,9 +52,10 @@ class JobEvent:
     status: str
     data: dict[str, Any]
 
-    def encode(self) -> str:
+    def encode(self, event_id: str | None = None) -> str:
         """The event in the text/event-stream format."""
-        return f"event: {self.type}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
+        head = "" if event_id is None else f"id: {event_id}\n"
+        return f"{head}event: {self.type}\ndata: {json.dumps(self.data, separators=(',', ':'))}\n\n"
 
 
 def status_event(job: JobOut) -> JobEvent:
@@ -51,6 +67,11 @@ def progress_event(job_id: str, progress: dict[str, Any]) -> JobEvent:
     return JobEvent("progress", "running", {"id": job_id, **progress})
 
 
+def final_event(kind: str, job_id: str) -> JobEvent:
+    reasons = {"deleted": "the job was deleted", "shutdown": "the server is shutting down"}
+    return JobEvent(kind, kind, {"id": job_id, "reason": reasons[kind]})
+
+
 def current_events(job: JobOut) -> list[JobEvent]:
     """What a new subscriber is told first: the status, and the last progress of a running job."""
     events = [status_event(job)]
@@ -59,38 +80,69 @@ def current_events(job: JobOut) -> list[JobEvent]:
     return events
 
 
-class _Subscriber:
-    def __init__(self, job_id: str) -> None:
-        self.job_id = job_id
-        self.loop = asyncio.get_running_loop()
-        self.queue: asyncio.Queue[JobEvent] = asyncio.Queue()
+#: a published event and its sequence number (None for final events)
+Numbered = tuple[int | None, JobEvent]
 
-    def offer(self, event: JobEvent) -> None:
+
+class Subscriber:
+    """One stream's queue, and where it starts: ``replay`` (events after the client's
+    ``Last-Event-ID``, None when it cannot be resumed), ``known_status`` (the status of the
+    client's last event) and ``last_seq`` (the newest event accounted for)."""
+
+    def __init__(self, job_id: str, replay: list[Numbered] | None, known_status: str, last_seq: int) -> None:
+        self.job_id = job_id
+        self.replay, self.known_status, self.last_seq = replay, known_status, last_seq
+        self.loop = asyncio.get_running_loop()
+        self.queue: asyncio.Queue[Numbered] = asyncio.Queue()
+
+    def offer(self, seq: int | None, event: JobEvent) -> None:
         """Called from any thread."""
         with contextlib.suppress(RuntimeError):  # the stream's event loop is closed
-            self.loop.call_soon_threadsafe(self._put, event)
+            self.loop.call_soon_threadsafe(self._put, seq, event)
 
-    def _put(self, event: JobEvent) -> None:
+    def _put(self, seq: int | None, event: JobEvent) -> None:
         if event.type == "progress" and self.queue.qsize() >= MAX_BACKLOG:
             return
-        self.queue.put_nowait(event)
+        self.queue.put_nowait((seq, event))
 
 
 class EventBus:
-    """Fan-out of job events to the streams subscribed to each job."""
+    """Fan-out of job events to the streams subscribed to each job, with a buffer for reconnects."""
 
     def __init__(self) -> None:
-        self._subscribers: dict[str, set[_Subscriber]] = {}
+        #: tells this process's event ids from those of an earlier server
+        self.epoch = secrets.token_hex(4)
+        self._seq = 0
+        self._buffers: OrderedDict[str, deque[Numbered]] = OrderedDict()
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._shut_down = False
         self._lock = threading.Lock()
 
-    def subscribe(self, job_id: str) -> _Subscriber:
+    def event_id(self, seq: int) -> str:
+        return f"{self.epoch}-{seq}"
+
+    def _sequence_number(self, event_id: str | None) -> int | None:
+        epoch, _, seq = (event_id or "").strip().partition("-")
+        return int(seq) if epoch == self.epoch and seq.isdecimal() else None
+
+    def subscribe(self, job_id: str, last_event_id: str | None = None) -> Subscriber:
         """Must be called on the event loop the stream runs on."""
-        subscriber = _Subscriber(job_id)
         with self._lock:
+            buffered = list(self._buffers.get(job_id, ()))
+            after = self._sequence_number(last_event_id)
+            held = [seq for seq, _ in buffered]
+            replay, known_status = None, ""
+            if after is not None and after in held:
+                index = held.index(after)
+                replay, known_status = buffered[index + 1 :], buffered[index][1].status
+            last_seq = held[-1] if held else self._seq
+            subscriber = Subscriber(job_id, replay, known_status, last_seq)
             self._subscribers.setdefault(job_id, set()).add(subscriber)
+            if self._shut_down:
+                subscriber.offer(None, final_event("shutdown", job_id))
         return subscriber
 
-    def unsubscribe(self, subscriber: _Subscriber) -> None:
+    def unsubscribe(self, subscriber: Subscriber) -> None:
         with self._lock:
             subscribers = self._subscribers.get(subscriber.job_id, set())
             subscribers.discard(subscriber)
@@ -98,42 +150,78 @@ class EventBus:
                 self._subscribers.pop(subscriber.job_id, None)
 
     def publish(self, job_id: str, event: JobEvent) -> None:
-        with self._lock:
-            subscribers = list(self._subscribers.get(job_id, ()))
-        for subscriber in subscribers:
-            subscriber.offer(event)
+        with self._lock:  # one order for the buffer and every queue, whichever thread publishes
+            self._seq += 1
+            buffer = self._buffers.pop(job_id, None) or deque(maxlen=BUFFERED_EVENTS)
+            buffer.append((self._seq, event))
+            self._buffers[job_id] = buffer
+            while len(self._buffers) > BUFFERED_JOBS:
+                self._buffers.popitem(last=False)
+            for subscriber in self._subscribers.get(job_id, ()):
+                subscriber.offer(self._seq, event)
 
     def announce(self, job: JobOut) -> None:
         """Tell the job's streams that it reached its current status."""
         self.publish(job.id, status_event(job))
 
+    def close_job(self, job_id: str) -> None:
+        """The job was deleted: end its streams with a ``deleted`` event and forget its events."""
+        with self._lock:
+            self._buffers.pop(job_id, None)
+            for subscriber in self._subscribers.get(job_id, ()):
+                subscriber.offer(None, final_event("deleted", job_id))
+
+    def shut_down(self) -> None:
+        """The server is stopping: end every stream (and any opened from now on) with ``shutdown``."""
+        with self._lock:
+            self._shut_down = True
+            for job_id, subscribers in self._subscribers.items():
+                for subscriber in subscribers:
+                    subscriber.offer(None, final_event("shutdown", job_id))
+
 
 async def event_stream(
-    bus: EventBus, job_id: str, load: Callable[[], Awaitable[JobOut | None]], poll_seconds: float = 2.0
+    bus: EventBus,
+    job_id: str,
+    load: Callable[[], Awaitable[JobOut | None]],
+    last_event_id: str | None = None,
+    poll_seconds: float = 2.0,
 ) -> AsyncIterator[str]:
-    """The job's events as text/event-stream chunks, until it finishes, fails, is cancelled or deleted."""
-    subscriber = bus.subscribe(job_id)
+    """The job's events as text/event-stream chunks, until it finishes, fails, is cancelled or
+    deleted, or the server shuts down."""
+    subscriber = bus.subscribe(job_id, last_event_id)
     try:
         job = await load()
-        if job is None:
-            return
-        for event in current_events(job):
-            yield event.encode()
-        status = job.status
-        while status not in TERMINAL:
-            try:
-                events = [await asyncio.wait_for(subscriber.queue.get(), timeout=poll_seconds)]
-            except asyncio.TimeoutError:
-                job = await load()
-                if job is None:
+        last_id = bus.event_id(subscriber.last_seq)
+        # a client that cannot be resumed knows nothing, so it is told the current state
+        status = subscriber.known_status
+        for seq, event in subscriber.replay or ():
+            status = event.status
+            yield event.encode(bus.event_id(seq))
+        while True:
+            if job is None:
+                yield final_event("deleted", job_id).encode()
+                return
+            if job.status != status:  # the store knows more than the bus told this client
+                status = job.status
+                for event in current_events(job):
+                    yield event.encode(last_id)
+            while status not in TERMINAL:
+                try:
+                    seq, event = await asyncio.wait_for(subscriber.queue.get(), timeout=poll_seconds)
+                except asyncio.TimeoutError:
+                    break
+                if event.type in FINAL_EVENTS:
+                    yield event.encode()
                     return
-                if job.status == status:
-                    yield ": keep-alive\n\n"
-                    continue
-                events = current_events(job)
-            for event in events:
+                last_id = bus.event_id(seq) if seq is not None else last_id
                 if event.type == "progress" or event.status != status:
                     status = event.status
-                    yield event.encode()
+                    yield event.encode(last_id)
+            if status in TERMINAL:
+                return
+            job = await load()  # the bus was quiet: another process may have changed the job
+            if job is not None and job.status == status:
+                yield ": keep-alive\n\n"
     finally:
         bus.unsubscribe(subscriber)

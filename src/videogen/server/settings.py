@@ -22,6 +22,11 @@ class Settings:
     database_url: str | None = None
     #: bearer token required on every route but /healthz; None leaves the API open
     api_key: str | None = None
+    #: the address ``serve`` listens on: it decides which Host names are accepted (server/browser.py);
+    #: None (an app built in-process, as tests do) checks no Host
+    host: str | None = None
+    #: Host names accepted besides the default ones; entries may be comma lists; ``*`` accepts any
+    allowed_hosts: tuple[str, ...] = ()
     #: local diffusers-layout models offered by folder name
     models_dir: Path | None = None
     #: models loaded before the server takes requests
