@@ -4,6 +4,7 @@ server shutdown end open streams with a final event, and open streams do not hol
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import time
@@ -11,6 +12,8 @@ from collections.abc import Callable, Iterator
 
 import httpx
 from server_helpers import ServerProcess
+
+from videogen.server.events import EventBus, Subscriber
 
 #: long enough on the tiny model to be running for the whole test (it is cancelled at the end)
 LONG = {"steps": 500}
@@ -112,3 +115,25 @@ def test_an_open_stream_does_not_hold_a_graceful_shutdown(spawn_server) -> None:
     server.process.wait(timeout=15)
     assert time.monotonic() - stopping < 5, "the server waited for the open stream"
     assert "Application shutdown complete" in server.log.read_text()  # graceful, not cut short
+
+
+def test_the_bus_ends_the_streams_of_a_deleted_job_and_all_at_shutdown() -> None:
+    """What ``JobService.delete`` and the stop signal call: final events, at once, without ids."""
+
+    async def scenario() -> tuple[list, list, list]:
+        bus = EventBus()
+        deleted, other = bus.subscribe("a"), bus.subscribe("b")
+        bus.close_job("a")
+        bus.shut_down()
+        late = bus.subscribe("c")  # opened while the server stops
+        await asyncio.sleep(0)
+        return [queue_items(s) for s in (deleted, other, late)]
+
+    deleted, other, late = asyncio.run(scenario())
+    assert [(seq, event.type) for seq, event in deleted] == [(None, "deleted"), (None, "shutdown")]
+    assert [(seq, event.type) for seq, event in other] == [(None, "shutdown")]
+    assert [(seq, event.type) for seq, event in late] == [(None, "shutdown")]
+
+
+def queue_items(subscriber: Subscriber) -> list:
+    return [subscriber.queue.get_nowait() for _ in range(subscriber.queue.qsize())]
