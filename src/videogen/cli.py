@@ -649,6 +649,9 @@ def serve(
     max_side: Annotated[int, typer.Option(min=8, help="Cap on height and width.")] = SERVE["max_side"],
     max_steps: Annotated[int, typer.Option(min=1, help="Cap on steps.")] = SERVE["max_steps"],
     max_videos: Annotated[int, typer.Option(min=1, help="Cap on num_videos.")] = SERVE["max_videos"],
+    max_prompt_chars: Annotated[
+        int, typer.Option(min=1, help="Cap on the characters of a prompt or negative prompt.")
+    ] = SERVE["max_prompt_chars"],
     ui: Annotated[bool, typer.Option("--ui/--no-ui", help="Serve the web UI at /ui.")] = SERVE["ui"],
     run_worker: Annotated[
         bool,

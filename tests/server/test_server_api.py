@@ -158,6 +158,11 @@ def test_file_routes_cannot_leave_the_job_folder(client, settings, tmp_path) -> 
     secret.write_text("top secret content")
     (folder / "link.txt").symlink_to(secret)
     (settings.outputs_dir / "other.txt").write_text("another job's file")
+    # Only recorded outputs are served; a recorded link that leaves the folder is still refused.
+    files = {"mp4": "video.mp4", "sidecar": "link.txt", "gif": "../other.txt"}
+    video = {"model": "tiny-unet3d", "seed": 0, "files": files, "timings": {}, "metadata": {}}
+    store = client.app.state.service.store
+    assert store.transition(job_id, ["queued"], status="succeeded", outputs=[video])
     assert client.get(f"/v1/jobs/{job_id}/files/video.mp4").status_code == 200
     attempts = [
         "../other.txt",

@@ -153,6 +153,7 @@ class JobService:
             job = self.get(job_id)  # 404 if another request deleted it meanwhile
             raise ApiError(409, f"job {job_id} is {job.status}; cancel it first, then delete it")
         shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
+        self.bus.close_job(job_id)
 
     def output_file(self, job_id: str, path: str) -> Path:
         """One of the files a succeeded job recorded; nothing else in its folder (a staged

@@ -49,6 +49,8 @@ class Settings:
     max_side: int = 1280
     max_steps: int = 500
     max_videos: int = 8
+    #: characters of a prompt or negative prompt
+    max_prompt_chars: int = 4000
     #: False serves the API without running jobs (tests; a process that only submits)
     run_worker: bool = True
     #: mount the Gradio web UI at /ui
