@@ -97,6 +97,8 @@ def taken_fields_of(kind: str) -> frozenset[str]:
         ({"background": "not-a-colour"}, "background"),
         ({"prompt": "a" * 20_001}, "prompt"),
         ({"seed": -2}, "seed"),
+        ({"guidance": float("nan")}, "guidance"),
+        ({"fps": float("inf")}, "fps"),
     ],
 )
 def test_values_no_model_can_take_are_refused_naming_the_field(fields: dict, field: str) -> None:
@@ -105,6 +107,13 @@ def test_values_no_model_can_take_are_refused_naming_the_field(fields: dict, fie
     message = str(caught.value)
     assert message.startswith(f"{field}: ")
     assert len(message) < 300  # a huge input is not echoed back whole
+
+
+def test_bounds_are_written_as_given() -> None:
+    with pytest.raises(UserError, match=r"must be < 9223372036854775808$"):
+        parse_request({"seed": 2**64})
+    with pytest.raises(UserError, match=r"guidance: nan is not allowed; input should be a finite number"):
+        parse_request({"guidance": float("nan")})
 
 
 def test_prompts_keep_line_breaks_and_any_script() -> None:

@@ -59,7 +59,7 @@ def _random_seed(value: Any) -> Any:
 class Request(BaseModel):
     """Everything one generation needs. Fields left as None take the model's defaults."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
     # task inputs
     prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
@@ -203,7 +203,8 @@ def _allowed_text(err: dict[str, Any]) -> str:
     kind = err["type"]
     bounds = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}
     if kind in bounds:
-        return f"must be {bounds[kind]} {next(iter(ctx.values())):g}"
+        bound = next(iter(ctx.values()))
+        return f"must be {bounds[kind]} {bound if isinstance(bound, int) else f'{bound:g}'}"
     if kind == "string_too_long":
         return f"at most {ctx['max_length']} characters"
     if kind == "too_long":
