@@ -32,12 +32,12 @@ def test_a_failed_jobs_error_names_its_input_relative_to_the_data_dir(start_serv
     submitter = start_service(settings)  # no worker: the job waits while its input goes missing
     upload = submitter.upload(io.BytesIO(png_bytes(64, 64)), "in.png")
     job, _ = submitter.submit({**SMALL, "steps": 2, "image": upload.id})
-    (stored,) = settings.uploads_dir.iterdir()
+    (stored,) = settings.uploads_dir.glob("*/*")
     stored.unlink()
 
     worker = start_service(replace(settings, run_worker=True))
     deadline = time.monotonic() + 60
     while (failed := worker.get(job.id)).status != "failed" and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert failed.status == "failed" and f"uploads/{stored.name}" in failed.error
+    assert failed.status == "failed" and f"uploads/{upload.id}/in.png" in failed.error
     assert str(settings.data_dir.resolve()) not in failed.error and str(settings.data_dir) not in failed.error

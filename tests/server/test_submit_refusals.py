@@ -197,3 +197,17 @@ def test_models_say_which_are_on_this_server(server: ServerProcess) -> None:
     status, error = _post(server, {**TINY, "model": "zeroscope-v2-576w", "prompt": "a panda"})
     assert status == 422 and error["field"] == "model"
     assert "videogen download zeroscope-v2-576w" in error["error"]
+
+
+def test_outputs_are_named_after_the_uploaded_file(server: ServerProcess) -> None:
+    """Not after the upload's id: the client's file name is kept (cleaned) in the stored name."""
+    upload = server.client.post("/v1/uploads", files={"file": ("../Knight Photo.png", png_bytes(64, 64))})
+    assert upload.status_code == 201, upload.text
+    assert upload.json()["filename"] == "Knight Photo.png"
+    status, job = _post(server, {**_valid("tiny-svd", upload.json()["id"])})
+    assert status == 202, job
+    done = server.wait_for(job["id"], {"succeeded", "failed"}, timeout=120)
+    assert done["status"] == "succeeded", done["error"]
+    (video,) = done["outputs"]
+    assert "_knight-photo_" in video["files"]["gif"]
+    assert video["metadata"]["inputs"]["image"]["name"] == "knight-photo.png"

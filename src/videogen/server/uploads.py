@@ -9,6 +9,7 @@ decoded here (a job decodes only those it samples).
 from __future__ import annotations
 
 import hashlib
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -18,6 +19,7 @@ from PIL import Image, UnidentifiedImageError
 
 from videogen.media.frames import frame_count
 from videogen.media.images import pillow_allows
+from videogen.media.outputs import slugify
 from videogen.server.errors import ApiError
 from videogen.server.settings import Settings
 from videogen.server.store import JobStore, UploadRow, new_id, utcnow
@@ -53,6 +55,10 @@ class Media:
     frames: int
 
 
+#: bytes of the client's file name kept in the stored name (the uploads table holds 64 characters)
+STORED_STEM_BYTES = 24
+
+
 def too_large(what: str, limit_text: str) -> ApiError:
     return ApiError(413, f"file: {what}, more than the server's limit of {limit_text}", "file")
 
@@ -62,10 +68,15 @@ def receive_upload(source: BinaryIO, filename: str, settings: Settings, store: J
     settings.uploads_dir.mkdir(parents=True, exist_ok=True)
     upload_id = new_id()
     staging = settings.uploads_dir / f".{upload_id}.part"
+    shown_name = printable_name(filename)
+    # In a folder of its own under the client's name, so the outputs made from it are named after it.
+    stored_name = f"{upload_id}/{slugify(Path(shown_name).stem, STORED_STEM_BYTES)}"
     try:
         size, sha256 = _copy(source, staging, settings.max_upload_bytes)
         media = inspect_media(staging, settings.max_upload_pixels, settings.max_upload_frames)
-        stored = settings.uploads_dir / f"{upload_id}{media.suffix}"
+        stored_name += media.suffix
+        stored = settings.uploads_dir / stored_name
+        stored.parent.mkdir()
         staging.replace(stored)
     finally:
         staging.unlink(missing_ok=True)
@@ -73,8 +84,8 @@ def receive_upload(source: BinaryIO, filename: str, settings: Settings, store: J
         id=upload_id,
         kind=media.kind,
         content_type=media.content_type,
-        filename=printable_name(filename),
-        stored_name=stored.name,
+        filename=shown_name,
+        stored_name=stored_name,
         size_bytes=size,
         width=media.width,
         height=media.height,
@@ -85,7 +96,7 @@ def receive_upload(source: BinaryIO, filename: str, settings: Settings, store: J
     try:
         return store.add_upload(row)
     except BaseException:
-        stored.unlink(missing_ok=True)
+        shutil.rmtree(stored.parent, ignore_errors=True)
         raise
 
 
