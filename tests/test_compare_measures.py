@@ -16,7 +16,7 @@ from PIL import Image
 from videogen import families, memory
 from videogen.compare import CellEvent, CompareSettings, run_compare, run_from_dir, write_report
 from videogen.compare.report import ModelSummary, Stat
-from videogen.compare.report.charts import radar_chart
+from videogen.compare.report.charts import bar_chart, radar_chart, shortened
 from videogen.families import EngineCache
 from videogen.metrics import METRICS, EncoderSources
 from videogen.testing import build_tiny_model
@@ -212,6 +212,22 @@ def test_ties_are_not_shown_as_wins(tmp_path: Path) -> None:
     assert _bold(html, METRICS["frame_ssim"].label) == []  # every model ties: no win
     assert _bold(html, METRICS["dynamic_degree"].label) == [0, 1]  # equal as shown (0.3)
     assert "where every model shares it, none is" in html
+
+
+def test_long_model_names_are_not_cut_off_under_the_bars(tmp_path: Path) -> None:
+    models = ["short", "models/a-very-long-local-model-folder-name-that-goes-on-and-on-v2", "third"]
+    summaries = []
+    for model in models:
+        summary = ModelSummary(model)
+        summary.metrics["temporal_flickering"] = Stat(0.9, 0.01, 0.89, 0.91, 2)
+        summaries.append(summary)
+    assert bar_chart(summaries, tmp_path / "bars.png")
+    pixels = np.asarray(Image.open(tmp_path / "bars.png").convert("L"))
+    edges = np.concatenate(
+        [pixels[:3].ravel(), pixels[-3:].ravel(), pixels[:, :3].ravel(), pixels[:, -3:].ravel()]
+    )
+    assert edges.min() > 240, "something is drawn up to the image's edge: a name is cut off"
+    assert shortened(models[1], 28) == "models/a-very-…-on-and-on-v2" and shortened("short", 28) == "short"
 
 
 @pytest.mark.parametrize("count", [3, 6, 10, 11])

@@ -18,6 +18,10 @@ MIN_RADAR_AXES = 3
 LABEL_RADIUS, LABEL_SLACK = 1.07, 0.1
 
 
+#: characters of a model's name under a bar (the name is whole in the table beside the charts)
+BAR_LABEL_CHARS = 28
+
+
 def _colours(count: int) -> list[tuple[float, ...]]:
     from matplotlib import colormaps
 
@@ -60,14 +64,21 @@ def bar_chart(summaries: list[ModelSummary], path: Path) -> bool:
             capsize=3,
         )
         axes.set_title(METRICS[name].label + _arrow(name), fontsize=8)
-        axes.set_xticks(
-            range(len(summaries)), [s.model for s in summaries], rotation=30, ha="right", fontsize=7
-        )
+        labels = [shortened(s.model, BAR_LABEL_CHARS) for s in summaries]
+        axes.set_xticks(range(len(summaries)), labels, rotation=30, ha="right", fontsize=7)
         axes.tick_params(axis="y", labelsize=7)
         if METRICS[name].unit:
             axes.set_ylabel(METRICS[name].unit, fontsize=7)
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1)  # the margins miss long names
     return True
+
+
+def shortened(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters with an ellipsis in the middle (the table has it whole)."""
+    if len(text) <= limit:
+        return text
+    keep = limit - 1
+    return f"{text[: (keep + 1) // 2]}…{text[len(text) - keep // 2 :]}"
 
 
 def radar_chart(summaries: list[ModelSummary], path: Path) -> str | None:
