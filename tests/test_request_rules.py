@@ -133,3 +133,17 @@ def test_a_sidecar_is_a_config(tmp_path: Path) -> None:
     path.write_text(json.dumps(sidecar))
     again, _ = resolve_request(parse_request(load_config(path)))
     assert again == resolved
+
+
+def test_a_sidecar_written_before_the_field_rules_still_replays(tmp_path: Path) -> None:
+    """Older sidecars of SVD runs recorded a text-to-video guidance the model never read."""
+    resolved, _ = resolve_request(Request(**SVD, seed=3))
+    old = {**resolved.model_dump(mode="json"), "guidance": 2.5}
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps({"videogen_version": "0.1.0", "request": old}))
+    again, _ = resolve_request(parse_request(load_config(path)))
+    assert again == resolved
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("model: svd\nimage: still.png\nguidance: 2.5\n")
+    with pytest.raises(FieldError, match="guidance"):  # a config a person wrote is not forgiven
+        resolve_request(parse_request(load_config(plain)))

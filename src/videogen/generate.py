@@ -33,7 +33,7 @@ from videogen.media.latents import read_latents
 from videogen.media.outputs import output_base, writable_folder
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
 from videogen.memory import peak_rss_mb, peak_vram_mb
-from videogen.request import Request, parse_request, resolve_request
+from videogen.request import Request, parse_request, replayable, resolve_request
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
 from videogen.sampling.seeds import pick_seed, video_seeds
 from videogen.speedups import Speedups, check_compile
@@ -119,7 +119,7 @@ def decode_latents(
     (formats, out_dir, fps, decode_chunk_size, watermark, device, dtype)."""
     started = time.perf_counter()
     tensors, sidecar = read_latents(path)
-    fields = {**sidecar["request"], **overrides, "save_latents": False}
+    fields = {**replayable(sidecar["request"]), **overrides, "save_latents": False}
     request, spec = resolve_request(parse_request(fields))
     report = Reporter(progress, None, 1)
     writable_folder("out_dir", request.out_dir)

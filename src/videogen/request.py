@@ -233,8 +233,19 @@ def load_config(path: Path) -> dict[str, Any]:
             f"config: {str(path)!r} must hold a mapping of request fields, not {type(data).__name__}"
         )
     if isinstance(data.get("request"), dict) and "videogen_version" in data:
-        return data["request"]  # a sidecar: the resolved request that made the video
+        return replayable(data["request"])  # a sidecar: the resolved request that made the video
     return data
+
+
+def replayable(recorded: dict[str, Any]) -> dict[str, Any]:
+    """A recorded request (a sidecar's, a latents file's) without fields its model does not read:
+    records written before such fields were refused hold them, filled with defaults."""
+    try:
+        spec = resolve_model(str(recorded.get("model", Request.model_fields["model"].default)))
+    except UserError:
+        return recorded  # the model is gone: resolving the request will say so
+    taken = taken_fields(spec)
+    return {name: value for name, value in recorded.items() if name in taken}
 
 
 def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
