@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 import httpx
 from server_helpers import ServerProcess
 
-from videogen.server.events import EventBus, Subscriber
+from videogen.server.events import EventBus, Subscriber, event_stream, progress_event
+from videogen.server.schemas import JobOut
 
 #: long enough on the tiny model to be running for the whole test (it is cancelled at the end)
 LONG = {"steps": 500}
@@ -52,8 +53,15 @@ def progress_at(step: int) -> Callable[[Event], bool]:
 
 
 def test_every_event_has_an_id_and_a_reconnect_gets_what_it_missed(live_server) -> None:
+    # The job waits behind another, so its stream opens before it starts and sees every event.
+    blocker = live_server.submit(**LONG)
     job = live_server.submit(steps=6)
-    first = stream(live_server, job["id"])
+    with live_server.client.stream("GET", f"/v1/jobs/{job['id']}/events", timeout=60) as response:
+        lines = response.iter_lines()
+        first = read_events(lines, until=lambda _: True)
+        assert [kind for _, kind, _ in first] == ["queued"]
+        live_server.client.post(f"/v1/jobs/{blocker['id']}/cancel")
+        first += read_events(lines)
     assert first[-1][1] == "finished"
     assert all(event_id for event_id, _, _ in first), first
     assert len({event_id for event_id, _, _ in first}) == len(first)
@@ -133,6 +141,55 @@ def test_the_bus_ends_the_streams_of_a_deleted_job_and_all_at_shutdown() -> None
     assert [(seq, event.type) for seq, event in deleted] == [(None, "deleted"), (None, "shutdown")]
     assert [(seq, event.type) for seq, event in other] == [(None, "shutdown")]
     assert [(seq, event.type) for seq, event in late] == [(None, "shutdown")]
+
+
+def test_a_snapshot_of_a_running_job_gives_its_id_to_its_last_event_only() -> None:
+    """A client cut off between the status and the progress of a snapshot must not resume past
+    the progress it never got."""
+    now = "2026-01-01T00:00:00Z"
+    progress = {
+        "stage": "denoise",
+        "video": 0,
+        "num_videos": 1,
+        "step": 2,
+        "total": 6,
+        "elapsed": 1.0,
+        "eta": 2.0,
+    }
+    job = JobOut.model_validate(
+        {
+            "id": "j",
+            "status": "running",
+            "model": "m",
+            "request": {},
+            "seed": 1,
+            "seed_was_random": False,
+            "attempts": 1,
+            "cancel_requested": False,
+            "progress": progress,
+            "error": None,
+            "outputs": [],
+            "generation_seconds": None,
+            "created_at": now,
+            "updated_at": now,
+            "started_at": now,
+            "finished_at": None,
+        }
+    )
+
+    async def scenario() -> list[str]:
+        bus = EventBus()
+        bus.publish("j", progress_event("j", {"step": 1}))
+
+        async def load() -> JobOut:
+            return job
+
+        chunks = event_stream(bus, "j", load, poll_seconds=0.01)
+        return [await anext(chunks), await anext(chunks)]
+
+    status, progress = asyncio.run(scenario())
+    assert status.startswith("event: started\n"), status
+    assert progress.startswith("id: ") and "event: progress\n" in progress, progress
 
 
 def queue_items(subscriber: Subscriber) -> list:

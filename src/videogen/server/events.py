@@ -10,7 +10,8 @@ A stream subscribes first and then reads the job, so nothing published in betwee
 re-reads the job when the bus is quiet, so a change made by another process (or an event dropped
 because a slow client fell behind) still reaches the client. A stream ends after the job's last
 status, or with a final ``deleted`` or ``shutdown`` event; final events carry no id, so a client's
-``Last-Event-ID`` stays at the last event it really got.
+``Last-Event-ID`` stays at the last event it really got. For the same reason a state snapshot (a
+running job's status, then its last progress) gives the id to its last event only.
 """
 
 from __future__ import annotations
@@ -204,8 +205,12 @@ async def event_stream(
                 return
             if job.status != status:  # the store knows more than the bus told this client
                 status = job.status
-                for event in current_events(job):
-                    yield event.encode(last_id)
+                # only the snapshot's last event carries the id: a client cut off before it
+                # has not seen everything up to that id, and must be told the state again
+                snapshot = current_events(job)
+                for event in snapshot[:-1]:
+                    yield event.encode()
+                yield snapshot[-1].encode(last_id)
             while status not in TERMINAL:
                 try:
                     seq, event = await asyncio.wait_for(subscriber.queue.get(), timeout=poll_seconds)
