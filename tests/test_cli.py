@@ -17,7 +17,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 from videogen.cli import app
-from videogen.families import EngineCache
+from videogen.engines import EngineCache
 from videogen.families.unet3d import UNet3DEngine
 from videogen.media import to_uint8
 from videogen.request import Request, resolve_request

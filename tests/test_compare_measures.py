@@ -13,11 +13,11 @@ import pytest
 import torch
 from PIL import Image
 
-from videogen import families, memory
+from videogen import engines, memory
 from videogen.compare import CellEvent, CompareSettings, run_compare, run_from_dir, write_report
 from videogen.compare.report import ModelSummary, Stat
 from videogen.compare.report.charts import bar_chart, radar_chart, shortened
-from videogen.families import EngineCache
+from videogen.engines import EngineCache
 from videogen.metrics import METRICS, EncoderSources
 from videogen.testing import build_tiny_model
 
@@ -61,13 +61,13 @@ def other_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _make_hungry(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The engine of the model in ``folder`` uses HELD_MB + WORKING_MB more than it would."""
-    load = families.load_engine
+    load = engines.load_engine
 
     def loader(family: str, loaded: Path, device: torch.device, *args: Any, **kwargs: Any) -> Any:
         engine = load(family, loaded, device, *args, **kwargs)
         return _Hungry(engine, device) if Path(loaded).resolve() == folder.resolve() else engine
 
-    monkeypatch.setattr(families, "load_engine", loader)
+    monkeypatch.setattr(engines, "load_engine", loader)
 
 
 def _rows(out: Path) -> list[dict[str, str]]:

@@ -12,7 +12,7 @@ import torch
 from typer.testing import CliRunner
 
 from videogen.cli import app
-from videogen.families import EngineCache, load_engine
+from videogen.engines import EngineCache, load_engine
 from videogen.request import Request, resolve_request
 from videogen.sampling.progress import Reporter
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups

@@ -11,7 +11,7 @@ import torch
 from PIL import Image
 
 from videogen.catalog import CATALOG
-from videogen.families import load_engine
+from videogen.engines import load_engine
 from videogen.families.base import Inputs
 from videogen.request import Request, resolve_request
 from videogen.sampling.deepcache import DeepCache

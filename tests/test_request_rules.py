@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from videogen.errors import FieldError, UserError
+from videogen.families import KINDS
 from videogen.request import (
-    KIND_FIELDS,
     Request,
     load_config,
     parse_request,
@@ -73,7 +73,7 @@ def test_a_resolved_request_resolves_again_unchanged() -> None:
 
 
 def test_every_field_is_taken_by_some_kind_of_model() -> None:
-    taken = set().union(*(taken_fields_of(kind) for kind in KIND_FIELDS))
+    taken = set().union(*(taken_fields_of(kind) for kind in KINDS))
     assert taken == set(Request.model_fields)
 
 

@@ -12,8 +12,8 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from videogen.engines import load_engine
 from videogen.errors import FieldError
-from videogen.families import load_engine
 from videogen.families.base import Inputs
 from videogen.generate import generate
 from videogen.memory import resident_mb

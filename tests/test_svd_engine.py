@@ -12,8 +12,8 @@ import torch
 from diffusers import StableVideoDiffusionPipeline
 from PIL import Image
 
+from videogen.engines import load_engine
 from videogen.errors import Cancelled, FieldError, UserError
-from videogen.families import load_engine
 from videogen.families.base import Inputs
 from videogen.families.sv3d_camera import (
     CAMERA_PATHS,

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from videogen.engines import ENGINES, EngineCache
 from videogen.errors import FieldError, UserError
-from videogen.families import ENGINES, EngineCache
 from videogen.generate import GenerationResult, generate
 from videogen.media.outputs import writable_folder
 from videogen.request import Request, resolve_request

@@ -11,13 +11,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from videogen.errors import FieldError, UserError
-
-#: diffusers pipeline class names -> our family names, for local directories.
-PIPELINE_FAMILIES = {
-    "TextToVideoSDPipeline": "unet3d",
-    "VideoToVideoSDPipeline": "unet3d",
-    "StableVideoDiffusionPipeline": "svd",
-}
+from videogen.families import PIPELINE_FAMILIES
+from videogen.families.svd_layout import vector_layout
 
 
 @dataclass(frozen=True)
@@ -275,8 +270,6 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
     side = _default_side(path, unet)
     orbit = camera = False
     if family == "svd":
-        from videogen.families.svd import vector_layout
-
         layout = vector_layout(unet).kind
         orbit, camera = layout != "svd", layout == "sv3d_p"
         base = _SV3D if orbit else _SVD

@@ -23,8 +23,8 @@ import torch
 
 from videogen import __version__
 from videogen.catalog import ModelSpec, resolve_model
+from videogen.engines import ENGINES, Engine, EngineCache
 from videogen.errors import FieldError
-from videogen.families import ENGINES, Engine, EngineCache
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.inputs import fit_frames, load_inputs, with_video_facts
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype

@@ -17,6 +17,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationEr
 
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError, shown
+from videogen.families import KINDS, kinds_taking
 from videogen.sampling.presets import preset_fields
 
 Scheduler = Literal["ddim", "dpm++", "euler", "unipc"]
@@ -289,49 +290,13 @@ DEFAULTED = ("guidance", "motion_bucket_id", "cond_fps", "noise_aug_strength", "
              "max_guidance", "image_frame_ratio")  # fmt: skip
 
 
-def _fields(names: str) -> frozenset[str]:
-    """Field names written as one space-separated string: the tables below read better that way."""
-    return frozenset(names.split())
-
-
-#: Fields every model reads.
-COMMON_FIELDS = _fields(
-    "prompt image video model revision variant num_frames height width steps seed num_videos "
-    "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
-    "save_latents preset cache_interval guidance_end"
-)
-_SV3D_FIELDS = _fields("scheduler min_guidance max_guidance image_frame_ratio remove_background")
-#: What each kind of model (``ModelSpec.kind``) reads besides the common fields.
-KIND_FIELDS: dict[str, frozenset[str]] = {
-    "unet3d": _fields(
-        "negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit background "
-        "upscale upscale_strength"
-    ),
-    "svd": _fields(
-        "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance max_guidance"
-    ),
-    "sv3d_u": _SV3D_FIELDS,
-    "sv3d_p": _SV3D_FIELDS | {"elevations", "azimuths", "camera_path"},
-}
-#: Why an SVD or SV3D model refuses a field, where a plain "does not use it" would leave people stuck.
-SVD_FAMILY_HINTS = {
-    "guidance": "these models guide each frame between min_guidance and max_guidance",
-    "motion_bucket_id": "SV3D is conditioned on the camera only",
-    "cond_fps": "SV3D is conditioned on the camera only",
-    "noise_aug_strength": "SV3D's conditioning noise is fixed at 1e-5",
-    "elevations": "only SV3D_p models (sv3d-p) take camera angles",
-    "azimuths": "only SV3D_p models (sv3d-p) take camera angles",
-    "camera_path": "only SV3D_p models (sv3d-p) take camera angles",
-    "fit": "SV3D centres the object on white by itself (image_frame_ratio)",
-    "background": "SV3D centres the object on white by itself (image_frame_ratio)",
-}
 #: Fields that only matter with an image or video input.
 INPUT_FIELDS = ("strength", "noise_mode", "noise_mix", "pin_first_frame", "fit", "background")
 
 
 def taken_fields(spec: ModelSpec) -> frozenset[str]:
-    """The request fields ``spec``'s model reads."""
-    return COMMON_FIELDS | KIND_FIELDS[spec.kind]
+    """The request fields ``spec``'s model reads, as its family declares them."""
+    return KINDS[spec.kind].taken
 
 
 def given(request: Request, name: str) -> bool:
@@ -351,8 +316,8 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
     taken = taken_fields(spec)
     for name in Request.model_fields:
         if name not in taken and given(request, name):
-            hints = SVD_FAMILY_HINTS if spec.family == "svd" else {}
-            why = hints.get(name, f"only {_kinds_taking(name)} models use it")
+            kinds = " and ".join(kinds_taking(name)) or "no"
+            why = KINDS[spec.kind].refusals.get(name, f"only {kinds} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
     if spec.family == "svd" and request.scheduler not in (None, "euler"):
         raise FieldError("scheduler", request.scheduler, "SVD and SV3D sample with euler (EDM sampler)")
@@ -364,11 +329,6 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
         raise FieldError("noise_mix", request.noise_mix, "only used with noise_mode 'mixed'")
     if given(request, "upscale_strength") and request.upscale is None:
         raise FieldError("upscale_strength", request.upscale_strength, "only used with upscale")
-
-
-def _kinds_taking(name: str) -> str:
-    kinds = [kind for kind, fields in KIND_FIELDS.items() if name in fields]
-    return " and ".join(kinds) or "no"
 
 
 def check_limits(request: Request, spec: ModelSpec) -> None:

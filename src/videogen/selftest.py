@@ -9,8 +9,8 @@ from pathlib import Path
 
 from PIL import Image, ImageDraw
 
+from videogen.engines import EngineCache
 from videogen.errors import UserError
-from videogen.families import EngineCache
 from videogen.generate import generate
 from videogen.media import read_video
 from videogen.request import Request

@@ -11,7 +11,7 @@ import pytest
 import torch
 from server_helpers import SMALL
 
-from videogen import families
+from videogen import engines
 from videogen.errors import FieldError
 from videogen.server import worker as worker_module
 from videogen.server.schemas import JobOut
@@ -29,13 +29,13 @@ def service(start_service, settings):
 def engine_loads(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
     """Every engine the cache loads (reuse loads nothing)."""
     loads: list[tuple] = []
-    real = families.load_engine
+    real = engines.load_engine
 
     def counting(*args):
         loads.append(args)
         return real(*args)
 
-    monkeypatch.setattr(families, "load_engine", counting)
+    monkeypatch.setattr(engines, "load_engine", counting)
     return loads
 
 

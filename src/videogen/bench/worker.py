@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from videogen.bench.meter import Meter, synchronize
-from videogen.families import load_engine
+from videogen.engines import load_engine
 from videogen.families.base import Inputs
 from videogen.families.decoding import decode_bytes, decode_in_chunks, fitting_chunk, vae_class, vae_decoder
 from videogen.loading import DTYPES

@@ -26,8 +26,8 @@ from videogen.compare.facts import run_facts
 from videogen.compare.inputs import GridInput, grid_inputs, stage_images
 from videogen.compare.report import write_report
 from videogen.data import default_prompts, default_stills
+from videogen.engines import ENGINES, EngineCache
 from videogen.errors import Cancelled, UserError
-from videogen.families import ENGINES, EngineCache
 from videogen.generate import VideoOutput, generate
 from videogen.loading import locate_weights
 from videogen.memory import reset_peak_rss

@@ -1,86 +1,101 @@
-"""Model families and the cache that keeps loaded engines between generations."""
+"""The model families, and which request fields each kind of model takes.
+
+Each family declares here the fields its models read, so that every front-end answers "field X
+does not apply to model Y" from one table: the CLI and YAML when a request is resolved, the REST
+API at submit, and the UI, which shows a family only the controls it takes. The engines are in
+the family modules (``unet3d.py``, ``svd.py``); this module imports none of them, nor torch.
+
+A model's *kind* (``ModelSpec.kind``) is its family, refined where models of one family read
+different fields: SVD, SV3D_u (an orbit) and SV3D_p (an orbit along a camera path).
+"""
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
-from pathlib import Path
-from typing import Protocol
-
-import numpy as np
-import torch
-
-from videogen.families.base import GeneratedVideo, Inputs
-from videogen.request import Request
-from videogen.sampling.progress import Reporter
-from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
+from dataclasses import dataclass
 
 
-class Engine(Protocol):
-    """What a family engine offers to the generation front door."""
+def _fields(names: str) -> frozenset[str]:
+    """Field names written as one space-separated string: the tables below read better that way."""
+    return frozenset(names.split())
 
+
+#: Fields every model reads.
+COMMON_FIELDS = _fields(
+    "prompt image video model revision variant num_frames height width steps seed num_videos "
+    "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
+    "save_latents preset cache_interval guidance_end"
+)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of model: the fields it reads besides the common ones, and why it refuses some
+    fields where a plain "does not use it" would leave people stuck."""
+
+    name: str
     family: str
-    device: torch.device
-    dtype: torch.dtype
+    label: str
+    fields: frozenset[str]
+    refusals: dict[str, str]
 
-    def generate(
-        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None
-    ) -> list[GeneratedVideo]: ...
-
-    def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]: ...
-
-
-def load_engine(
-    family: str,
-    folder: Path,
-    device: torch.device,
-    dtype: torch.dtype,
-    variant: str | None,
-    speedups: Speedups = DEFAULT_SPEEDUPS,
-) -> Engine:
-    """Load the engine of ``family`` from a diffusers-layout folder."""
-    if family == "unet3d":
-        from videogen.families.unet3d import UNet3DEngine
-
-        return UNet3DEngine.load(folder, device, dtype, variant, speedups)
-    elif family == "svd":
-        from videogen.families.svd import SVDEngine
-
-        return SVDEngine.load(folder, device, dtype, variant, speedups)
-    raise ValueError(f"unknown model family {family!r}")
+    @property
+    def taken(self) -> frozenset[str]:
+        return COMMON_FIELDS | self.fields
 
 
-class EngineCache:
-    """Keeps the most recently used engines loaded, keyed by (folder, variant, device, dtype, speedups)."""
+_SVD_REFUSALS = {"guidance": "these models guide each frame between min_guidance and max_guidance"}
+_SV3D_REFUSALS = {
+    **_SVD_REFUSALS,
+    "motion_bucket_id": "SV3D is conditioned on the camera only",
+    "cond_fps": "SV3D is conditioned on the camera only",
+    "noise_aug_strength": "SV3D's conditioning noise is fixed at 1e-5",
+    "fit": "SV3D centres the object on white by itself (image_frame_ratio)",
+    "background": "SV3D centres the object on white by itself (image_frame_ratio)",
+}
+_SV3D_FIELDS = _fields("scheduler min_guidance max_guidance image_frame_ratio remove_background")
+_CAMERA_FIELDS = _fields("elevations azimuths camera_path")
+_ONLY_SV3D_P = {name: "only SV3D_p models (sv3d-p) take camera angles" for name in _CAMERA_FIELDS}
 
-    def __init__(self, max_engines: int = 1) -> None:
-        self.max_engines = max_engines
-        self._engines: OrderedDict[tuple, Engine] = OrderedDict()
-        self._lock = threading.Lock()
+KINDS: dict[str, Kind] = {
+    kind.name: kind
+    for kind in (
+        Kind(
+            "unet3d",
+            "unet3d",
+            "Text / image / video to video (ModelScope, Zeroscope)",
+            _fields(
+                "negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit "
+                "background upscale upscale_strength"
+            ),
+            {},
+        ),
+        Kind(
+            "svd",
+            "svd",
+            "Image to video (Stable Video Diffusion)",
+            _fields(
+                "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance "
+                "max_guidance"
+            ),
+            {**_SVD_REFUSALS, **_ONLY_SV3D_P},
+        ),
+        Kind(
+            "sv3d_u", "svd", "Orbit of an object (SV3D_u)", _SV3D_FIELDS, {**_SV3D_REFUSALS, **_ONLY_SV3D_P}
+        ),
+        Kind(
+            "sv3d_p", "svd", "Orbit on a camera path (SV3D_p)", _SV3D_FIELDS | _CAMERA_FIELDS, _SV3D_REFUSALS
+        ),
+    )
+}
 
-    def get(
-        self,
-        family: str,
-        folder: Path,
-        device: torch.device,
-        dtype: torch.dtype,
-        variant: str | None,
-        speedups: Speedups = DEFAULT_SPEEDUPS,
-    ) -> Engine:
-        key = (str(folder), variant, str(device), dtype, speedups)
-        with self._lock:
-            if key in self._engines:
-                self._engines.move_to_end(key)
-                return self._engines[key]
-            while len(self._engines) >= self.max_engines:
-                self._engines.popitem(last=False)
-            engine = load_engine(family, folder, device, dtype, variant, speedups)
-            self._engines[key] = engine
-            return engine
-
-    def clear(self) -> None:
-        with self._lock:
-            self._engines.clear()
+#: diffusers pipeline class names -> family, for local diffusers-layout folders.
+PIPELINE_FAMILIES = {
+    "TextToVideoSDPipeline": "unet3d",
+    "VideoToVideoSDPipeline": "unet3d",
+    "StableVideoDiffusionPipeline": "svd",
+}
 
 
-ENGINES = EngineCache()
+def kinds_taking(name: str) -> list[str]:
+    """The kinds of model that read field ``name`` (all of them for a common field)."""
+    return [kind.name for kind in KINDS.values() if name in kind.taken]

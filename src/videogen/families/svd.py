@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +36,11 @@ from PIL import Image
 from transformers import CLIPVisionModelWithProjection
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
-from videogen.errors import FieldError, UserError
+from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.families.decoding import decode_in_chunks, fitting_chunk, vae_class, vae_decoder
 from videogen.families.sv3d_camera import model_angles, orbit_angles
+from videogen.families.svd_layout import vector_layout
 from videogen.request import Request
 from videogen.sampling.deepcache import DeepCache
 from videogen.sampling.guidance import guided_steps, linear_guidance, triangle_guidance
@@ -55,42 +56,6 @@ DEFAULT_DECODE_CHUNK = 14
 #: SV3D's noise augmentation of the conditioning image, fixed by the sampling script.
 SV3D_COND_AUG = 1e-5
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VectorLayout:
-    """The UNet's added conditioning vector: scalars, each embedded sinusoidally at its own width."""
-
-    kind: str  # "svd", "sv3d_u" or "sv3d_p"
-    widths: tuple[int, ...]
-
-    @property
-    def per_frame(self) -> bool:
-        """Whether the vector changes per frame (camera angles), which stock diffusers cannot take."""
-        return self.kind == "sv3d_p"
-
-
-def vector_layout(unet_config: Mapping[str, Any]) -> VectorLayout:
-    """Which model a UNetSpatioTemporalConditionModel config belongs to, from its vector widths.
-
-    With w = addition_time_embed_dim (256 in the real models): SVD takes [fps_id, motion_bucket_id,
-    cond_aug] at w each (3w); sv3d_u takes [cond_aug] (w); sv3d_p takes cond_aug at w then polar and
-    azimuth at 2w each (5w), as sgm's ConcatTimestepEmbedderND outdims 256/512/512 in sv3d_p.yaml.
-    """
-    base = unet_config["addition_time_embed_dim"]
-    total = unet_config["projection_class_embeddings_input_dim"]
-    layouts = (
-        VectorLayout("svd", (base, base, base)),
-        VectorLayout("sv3d_u", (base,)),
-        VectorLayout("sv3d_p", (base, 2 * base, 2 * base)),
-    )
-    for layout in layouts:
-        if sum(layout.widths) == total:
-            return layout
-    raise UserError(
-        f"model: the UNet's added vector is {total} wide with addition_time_embed_dim {base}; "
-        f"videogen knows {3 * base} (SVD), {base} (SV3D_u) and {5 * base} (SV3D_p)"
-    )
 
 
 def embed_scalars(vectors: torch.Tensor, widths: Sequence[int]) -> torch.Tensor:

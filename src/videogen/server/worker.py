@@ -27,8 +27,8 @@ from typing import Any
 
 import torch
 
+from videogen.engines import EngineCache
 from videogen.errors import Cancelled, UserError, is_out_of_memory
-from videogen.families import EngineCache
 from videogen.generate import GenerationResult, generate
 from videogen.loading import locate_weights, resolve_device, resolve_dtype
 from videogen.media.writers import remove_output
