@@ -20,7 +20,7 @@ import torch
 from huggingface_hub import hf_hub_download, snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 
-from videogen.catalog import ModelSpec
+from videogen.catalog import CATALOG, ModelSpec
 from videogen.errors import FieldError, UserError, WeightsMissingError
 
 #: components that hold weights (the others are configs, a tokenizer or a feature extractor), and
@@ -132,7 +132,8 @@ def converted_dir(spec: ModelSpec, revision: str) -> Path:
 def locate_converted(spec: ModelSpec, revision: str) -> Path:
     """The diffusers-layout folder of a single-file model, converting the cached checkpoint on first use.
 
-    SV3D's checkpoints hold no image encoder; the converter takes SVD-XT's (as Stability does).
+    SV3D's checkpoints hold no image encoder; the converter takes SVD-XT's (as Stability does),
+    which is found here: the converter knows files only, and loading is the one side that knows both.
     """
     target = converted_dir(spec, revision)
     if (target / "model_index.json").is_file():
@@ -141,8 +142,7 @@ def locate_converted(spec: ModelSpec, revision: str) -> Path:
         checkpoint = hf_hub_download(spec.repo_id, spec.checkpoint, revision=revision, local_files_only=True)
     except (LocalEntryNotFoundError, OSError):
         raise WeightsMissingError(missing_message(spec, revision, None, [spec.checkpoint])) from None
-    from videogen.catalog import CATALOG
-    from videogen.convert.sv3d import convert_sv3d
+    from videogen.convert.sv3d import convert_sv3d  # here, not on top: it imports diffusers (1.3 s)
 
     encoder_source = locate_weights(CATALOG["svd-xt"])
     staging = target.with_name(f".tmp-{os.getpid()}-{target.name}")
@@ -339,8 +339,6 @@ def download_model(spec: ModelSpec, revision: str | None = None, variant: str | 
     revision = revision or spec.revision
     try:
         if spec.checkpoint:
-            from videogen.catalog import CATALOG
-
             download_model(CATALOG["svd-xt"])
             hf_hub_download(spec.repo_id, spec.checkpoint, revision=revision)
             return locate_converted(spec, revision)

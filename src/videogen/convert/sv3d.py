@@ -177,7 +177,7 @@ Table = dict[str, tuple[str, dict[str, str]]]
 def convert_sv3d(
     checkpoint: Path,
     out_dir: Path,
-    svd_xt_dir: Path | None,
+    svd_xt_dir: Path,
     variant: Variant | None = None,
     *,
     unet_config: Mapping[str, Any] | None = None,
@@ -187,7 +187,8 @@ def convert_sv3d(
 
     ``variant`` ("u" or "p") is read from the checkpoint when None; a given variant must match
     it. ``svd_xt_dir`` is an SVD-XT folder in diffusers layout that lends its image_encoder/ and
-    feature_extractor/; None looks up the catalog's ``svd-xt`` in the Hugging Face cache.
+    feature_extractor/ (``loading.locate_weights`` finds the catalog's ``svd-xt``: the converter
+    knows files, not the catalog or the cache).
     ``unet_config``/``vae_config`` default to the real SV3D architecture; other sizes (tests) pass
     their own. ``out_dir`` must not exist or be empty; it appears only once complete. Weights keep
     the checkpoint's dtype.
@@ -455,13 +456,8 @@ def _open_checkpoint(checkpoint: Path) -> Any:
         raise UserError(f"{checkpoint} is not a readable safetensors file ({exc})") from None
 
 
-def _svd_xt_folder(svd_xt_dir: Path | None) -> Path:
-    """The SVD-XT folder lending its image encoder; None: the catalog's svd-xt from the cache."""
-    if svd_xt_dir is None:
-        from videogen.catalog import CATALOG
-        from videogen.loading import locate_weights
-
-        svd_xt_dir = locate_weights(CATALOG["svd-xt"])
+def _svd_xt_folder(svd_xt_dir: Path) -> Path:
+    """The SVD-XT folder lending its image encoder, checked for the two components it lends."""
     folder = Path(svd_xt_dir)
     for needed in ("image_encoder/config.json", "feature_extractor/preprocessor_config.json"):
         if not (folder / needed).is_file():
