@@ -22,12 +22,9 @@ from videogen.families.sv3d_camera import (
     orbit_angles,
     orbit_azimuths,
 )
-from videogen.families.svd import (
-    SVDEngine,
-    frame_embeddings,
-    unet_with_frame_vectors,
-    vector_layout,
-)
+from videogen.families.sv3d_conditioning import frame_embeddings, unet_with_frame_vectors
+from videogen.families.svd import SVDEngine
+from videogen.families.svd_layout import vector_layout
 from videogen.request import Request
 from videogen.sampling.guidance import linear_guidance, triangle_guidance
 from videogen.sampling.progress import ProgressEvent, Reporter

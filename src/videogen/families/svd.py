@@ -9,6 +9,9 @@ cond_aug fixed to 1e-5 and the last frame replaced by the input view.
 A folder's model is told apart by its UNet config alone (``vector_layout``); model_index.json says
 StableVideoDiffusionPipeline for all three. SV3D's public checkpoints decode with a per-frame image
 decoder, so the VAE may be an AutoencoderKL as well as SVD's AutoencoderKLTemporalDecoder.
+
+This module is the engine (load, encode, denoise, decode); what each model is conditioned on is in
+``svd_conditioning`` and ``sv3d_conditioning``.
 """
 
 from __future__ import annotations
@@ -16,34 +19,36 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from diffusers import (
     AutoencoderKL,
     AutoencoderKLTemporalDecoder,
     EulerDiscreteScheduler,
     UNetSpatioTemporalConditionModel,
 )
-from diffusers.models.embeddings import get_timestep_embedding
-from PIL import Image
 from transformers import CLIPVisionModelWithProjection
 from transformers.image_utils import OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
 
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.families.decoding import decode_in_chunks, fitting_chunk, vae_class, vae_decoder
-from videogen.families.sv3d_camera import model_angles, orbit_angles
+from videogen.families.sv3d_conditioning import sv3d_conditioning, unet_with_frame_vectors, with_input_view
+from videogen.families.svd_conditioning import (
+    image_to_tensor,
+    noise_augmented,
+    resize_antialiased,
+    resolved,
+    svd_conditioning,
+)
 from videogen.families.svd_layout import vector_layout
 from videogen.request import Request
 from videogen.sampling.deepcache import DeepCache
-from videogen.sampling.guidance import guided_steps, linear_guidance, triangle_guidance
+from videogen.sampling.guidance import guided_steps
 from videogen.sampling.progress import Reporter
 from videogen.sampling.schedulers import make_scheduler
 from videogen.sampling.seeds import cpu_generator, cpu_randn
@@ -53,115 +58,7 @@ from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
 #: Stability's decoding_t. The temporal decoder mixes the frames of a chunk, so the chunk is part of
 #: the result; a smaller one is taken (and said) only when 14 frames would not fit in free memory.
 DEFAULT_DECODE_CHUNK = 14
-#: SV3D's noise augmentation of the conditioning image, fixed by the sampling script.
-SV3D_COND_AUG = 1e-5
 log = logging.getLogger(__name__)
-
-
-def embed_scalars(vectors: torch.Tensor, widths: Sequence[int]) -> torch.Tensor:
-    """Embed column i of ``vectors`` (rows, k) sinusoidally at ``widths[i]`` (cos half first) and concatenate.
-
-    This is sgm's ConcatTimestepEmbedderND per conditioning key; for equal widths it is what the stock
-    UNet's ``add_time_proj`` computes.
-    """
-    columns = [
-        get_timestep_embedding(vectors[:, i], width, flip_sin_to_cos=True, downscale_freq_shift=0)
-        for i, width in enumerate(widths)
-    ]
-    return torch.cat(columns, dim=1)
-
-
-@contextmanager
-def _block_embedding(unet: UNetSpatioTemporalConditionModel, emb: torch.Tensor) -> Iterator[None]:
-    """Hand ``emb`` to every down, mid and up block in place of the embedding the stock forward made."""
-
-    def replace(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
-        if "temb" not in kwargs:
-            raise RuntimeError(f"{type(module).__name__} was not given temb by keyword; diffusers changed")
-        return args, {**kwargs, "temb": emb}
-
-    blocks = [*unet.down_blocks, unet.mid_block, *unet.up_blocks]
-    handles = [block.register_forward_pre_hook(replace, with_kwargs=True) for block in blocks]
-    try:
-        yield
-    finally:
-        for handle in handles:
-            handle.remove()
-
-
-def frame_embeddings(
-    unet: UNetSpatioTemporalConditionModel, vectors: torch.Tensor, widths: Sequence[int]
-) -> torch.Tensor:
-    """The added embedding (frames, channels) of each frame's own vector (frames, k)."""
-    embedded = embed_scalars(vectors, widths).to(unet.dtype)
-    return unet.add_embedding(embedded)
-
-
-def unet_with_frame_vectors(
-    unet: UNetSpatioTemporalConditionModel,
-    sample: torch.Tensor,
-    timestep: torch.Tensor,
-    encoder_hidden_states: torch.Tensor,
-    vectors: torch.Tensor,
-    widths: Sequence[int],
-) -> torch.Tensor:
-    """The UNet's prediction for ``sample`` (batch, frames, c, h, w) with one added vector per frame.
-
-    The stock forward embeds one vector per video and repeats the sum of time and added embeddings
-    over the frames. Here the same sum is made per frame (time embedding as the stock forward makes
-    it, plus ``frame_embeddings``) and given to every block through forward pre-hooks; nothing else in
-    the UNet reads it, so the stock forward runs unchanged around it. ``vectors`` (frames, k) serves
-    every batch item: sgm gives the unconditional branch the same vector. The hooks live for this call
-    only, so one UNet must not run two such calls at once (an engine generates one job at a time).
-    """
-    batch, frames = sample.shape[:2]
-    timesteps = timestep.reshape(1).to(sample.device).expand(batch)
-    time_emb = unet.time_embedding(unet.time_proj(timesteps).to(sample.dtype))
-    added = frame_embeddings(unet, vectors, widths)
-    emb = time_emb.repeat_interleave(frames, dim=0) + added.repeat(batch, 1)
-    # The stock forward still embeds a vector of its own; any of the right width does, as it is replaced.
-    base = unet.config.addition_time_embed_dim
-    placeholder = sample.new_zeros(batch, unet.config.projection_class_embeddings_input_dim // base)
-    with _block_embedding(unet, emb):
-        return unet(
-            sample, timestep, encoder_hidden_states=encoder_hidden_states, added_time_ids=placeholder
-        ).sample
-
-
-def resize_antialiased(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize (batch, c, h, w) as SVD's CLIP conditioner does (kornia's antialiased bicubic resize).
-
-    Per axis, a Gaussian blur with sigma = (scale - 1) / 2 (at least 0.001, so nothing when enlarging)
-    and a kernel 4 sigma wide (at least 3, odd), reflect-padded; then bicubic with align_corners=True.
-    diffusers' StableVideoDiffusionPipeline reproduces the same steps.
-    """
-    blurred = images
-    for axis in (-1, -2):
-        sigma = max((images.shape[axis] / size[axis] - 1) / 2, 0.001)
-        blurred = _gaussian_blur(blurred, sigma, axis)
-    return F.interpolate(blurred, size=size, mode="bicubic", align_corners=True)
-
-
-def _gaussian_blur(images: torch.Tensor, sigma: float, axis: int) -> torch.Tensor:
-    width = int(max(4 * sigma, 3))
-    width += 1 - width % 2
-    offsets = torch.arange(width, dtype=images.dtype, device=images.device) - width // 2
-    kernel = torch.exp(-(offsets**2) / (2 * sigma**2))
-    kernel = kernel / kernel.sum()
-    half = width // 2
-    if axis == -1:
-        kernel, padding = kernel.view(1, 1, 1, width), (half, half, 0, 0)
-    else:
-        kernel, padding = kernel.view(1, 1, width, 1), (0, 0, half, half)
-    channels = images.shape[1]
-    padded = F.pad(images, padding, mode="reflect")
-    return F.conv2d(padded, kernel.expand(channels, 1, -1, -1), groups=channels)
-
-
-def image_to_tensor(image: Image.Image) -> torch.Tensor:
-    """An RGB PIL image as a float32 (1, 3, H, W) tensor in [-1, 1], as diffusers' processor makes it."""
-    pixels = np.asarray(image.convert("RGB")).astype(np.float32) / 255.0
-    return torch.from_numpy(pixels).permute(2, 0, 1)[None] * 2.0 - 1.0
 
 
 @dataclass(frozen=True)
@@ -174,13 +71,6 @@ class Plan:
     noise_aug: float
     decode_chunk_size: int | None  # None: the most that fits, up to DEFAULT_DECODE_CHUNK
     record: dict[str, object]
-
-
-def _resolved(request: Request, name: str) -> Any:
-    value = getattr(request, name)
-    if value is None:
-        raise ValueError(f"the request is not resolved: {name} is None")
-    return value
 
 
 class SVDEngine:
@@ -289,51 +179,25 @@ class SVDEngine:
 
     def plan(self, request: Request) -> Plan:
         """Work out the (resolved) request's conditioning vector and guidance for this model."""
-        num_frames = _resolved(request, "num_frames")
-        minimum, maximum = _resolved(request, "min_guidance"), _resolved(request, "max_guidance")
         if self.layout.kind == "svd":
-            rows, noise_aug, record = self._svd_vector(request)
-            guidance = linear_guidance(minimum, maximum, num_frames)
+            conditioning = svd_conditioning(request)
         else:
-            rows, noise_aug, record = self._sv3d_vectors(request)
-            guidance = triangle_guidance(minimum, maximum, num_frames)
-        guided = bool((guidance != 1).any())
-        steps = _resolved(request, "steps")
-        record |= {
+            conditioning = sv3d_conditioning(request, self.layout)
+        guided = bool((conditioning.guidance != 1).any())
+        steps = resolved(request, "steps")
+        record = conditioning.record | {
             "variant": self.layout.kind,
             "scheduler": "euler",
-            "min_guidance": minimum,
-            "max_guidance": maximum,
+            "min_guidance": request.min_guidance,
+            "max_guidance": request.max_guidance,
             "guided": guided,
-            "guided_steps": guided_steps(steps, _resolved(request, "guidance_end")) if guided else 0,
+            "guided_steps": guided_steps(steps, resolved(request, "guidance_end")) if guided else 0,
             "speedups": self.applied,
         }
-        vectors = torch.tensor(rows, dtype=torch.float32)
-        return Plan(vectors, guidance, guided, noise_aug, request.decode_chunk_size, record)
-
-    @staticmethod
-    def _svd_vector(request: Request) -> tuple[list[list[float]], float, dict[str, object]]:
-        """[cond_fps, motion_bucket_id, noise_aug_strength] for the whole video."""
-        scalars = {
-            name: _resolved(request, name) for name in ("cond_fps", "motion_bucket_id", "noise_aug_strength")
-        }
-        record: dict[str, object] = {**scalars, "guidance_schedule": "linear"}
-        return [list(scalars.values())], scalars["noise_aug_strength"], record
-
-    def _sv3d_vectors(self, request: Request) -> tuple[list[list[float]], float, dict[str, object]]:
-        """[cond_aug] for the whole video (SV3D_u), or [cond_aug, polar, azimuth] per frame (SV3D_p)."""
-        record: dict[str, object] = {"cond_aug": SV3D_COND_AUG, "guidance_schedule": "triangle"}
-        if self.layout.kind == "sv3d_u":
-            return [[SV3D_COND_AUG]], SV3D_COND_AUG, record
-        elevations, azimuths = orbit_angles(
-            request.num_frames, request.elevations, request.azimuths, request.camera_path
+        vectors = torch.tensor(conditioning.rows, dtype=torch.float32)
+        return Plan(
+            vectors, conditioning.guidance, guided, conditioning.noise_aug, request.decode_chunk_size, record
         )
-        record |= {"elevations": elevations, "azimuths": azimuths, "camera_path": request.camera_path}
-        rows = [
-            [SV3D_COND_AUG, polar, azimuth]
-            for polar, azimuth in zip(*model_angles(elevations, azimuths), strict=True)
-        ]
-        return rows, SV3D_COND_AUG, record
 
     def _input_pixels(self, request: Request, inputs: Inputs) -> torch.Tensor:
         if inputs.image is None:
@@ -357,8 +221,7 @@ class SVDEngine:
         self, pixels: torch.Tensor, plan: Plan, num_frames: int, generator: torch.Generator
     ) -> torch.Tensor:
         """The noise-augmented image's VAE latent (mode, unscaled), repeated over (batch, frames, ...)."""
-        noise = cpu_randn(tuple(pixels.shape), generator, pixels.device, torch.float32)
-        latent = self._vae_encode((pixels + plan.noise_aug * noise).to(self.device))
+        latent = self._vae_encode(noise_augmented(pixels, plan.noise_aug, generator).to(self.device))
         latents = latent.to(self.dtype)[:, None].repeat(1, num_frames, 1, 1, 1)
         return torch.cat([torch.zeros_like(latents), latents]) if plan.guided else latents
 
@@ -403,7 +266,7 @@ class SVDEngine:
         vectors = plan.vectors.to(self.device)
         timesteps = scheduler.timesteps
         with_guidance = guided_steps(len(timesteps), request.guidance_end) if plan.guided else 0
-        cache = DeepCache(self.unet, _resolved(request, "cache_interval"))
+        cache = DeepCache(self.unet, resolved(request, "cache_interval"))
         for i, t in enumerate(timesteps):
             guided = i < with_guidance
             model_input = torch.cat([latents] * 2) if guided else latents
@@ -461,7 +324,7 @@ class SVDEngine:
         images = (images.float() / 2 + 0.5).clamp(0, 1)
         frames = images.permute(0, 2, 3, 1).cpu().numpy()
         if input_view is not None:
-            frames[-1] = ((input_view.float().cpu() + 1) / 2).permute(1, 2, 0).numpy()
+            frames = with_input_view(frames, input_view)
         return frames, chunk
 
 
