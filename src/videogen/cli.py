@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -19,11 +18,12 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 from rich.table import Column, Table
-from typer.models import OptionInfo
 
 from videogen.compare.commands import compare_command, evaluate_command
 from videogen.console import err, fail, out, quiet_libraries
 from videogen.errors import Cancelled, UserError
+from videogen.field_options import request_fields, with_field_options
+from videogen.request import GROUPS
 
 if TYPE_CHECKING:
     from videogen.batch import BatchResult
@@ -37,22 +37,6 @@ app = typer.Typer(
 )
 
 T = TypeVar("T")
-SHAPE, SAMPLING, OUTPUT, RUNTIME, MODEL = "Shape", "Sampling", "Output", "Runtime", "Model"
-INPUT, SVD, SV3D = "Image / video input", "Stable Video Diffusion", "SV3D orbits"
-FAST = "Fast sampling"
-
-#: what decides a generate option whose Request field defaults to None, where "the model's" or
-#: "none" would not say it
-DECIDED_BY = {
-    "seed": "random",
-    "preset": "quality",
-    "cache_interval": "1, or the preset's",
-    "guidance_end": "1, or the preset's",
-    "camera_path": "an even orbit",
-    "elevations": "10",
-    "azimuths": "the camera path's",
-    "revision": "the catalog's",
-}
 
 
 def _version(value: bool) -> None:
@@ -73,230 +57,24 @@ def main(
     """Text, image and video to video with open diffusion models."""
 
 
-def _default_text(name: str, default: object) -> str:
-    """The default ``--help`` shows for an option: its Request field's, or who decides it."""
-    from dataclasses import fields
-
-    from videogen.catalog import Defaults
-    from videogen.request import Request
-
-    field = Request.model_fields.get(name)
-    value = default if field is None else field.get_default(call_default_factory=True)
-    if value is None:
-        model_decides = name in {f.name for f in fields(Defaults)}
-        return DECIDED_BY.get(name, "the model's" if model_decides else "none")
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+def _option(name: str, kind: type, *flags: str, default: Any = None, **settings: Any) -> inspect.Parameter:
+    """One of ``generate``'s own options (not a Request field)."""
+    annotation = Annotated[kind if default is not None else kind | None, typer.Option(*flags, **settings)]
+    return inspect.Parameter(
+        name, inspect.Parameter.POSITIONAL_OR_KEYWORD, default=default, annotation=annotation
+    )
 
 
-def _show_defaults(command: Callable[..., None]) -> Callable[..., None]:
-    """Show each option's default in ``--help``. The options themselves default to None, so that a
-    flag left out never overrides a ``--config`` file; the default shown is the one that applies.
-
-    The annotations are evaluated here, once, and kept evaluated, so Typer reads the same option
-    objects this marks.
-    """
-    hints = typing.get_type_hints(command, include_extras=True)
-    parameters = inspect.signature(command).parameters
-    for name, hint in hints.items():
-        for info in getattr(hint, "__metadata__", ()):
-            if isinstance(info, OptionInfo) and "default" not in (info.help or ""):
-                info.show_default = _default_text(name, parameters[name].default)
-    command.__annotations__ = hints
-    return command
-
-
-@app.command()
-@_show_defaults
-def generate(
-    prompt: Annotated[str | None, typer.Argument(help="What the video shows.")] = None,
-    config: Annotated[
-        Path | None, typer.Option("--config", help="YAML file of request fields; flags override it.")
-    ] = None,
-    model: Annotated[
-        str | None,
-        typer.Option(help="Catalog id (see `videogen models`) or a diffusers folder.", rich_help_panel=MODEL),
-    ] = None,
-    models_dir: Annotated[
-        Path | None,
-        typer.Option(help="Offer each diffusers folder under DIR by its folder name.", rich_help_panel=MODEL),
-    ] = None,
-    revision: Annotated[
-        str | None, typer.Option(help="Hub revision of the weights.", rich_help_panel=MODEL)
-    ] = None,
-    variant: Annotated[
-        str | None, typer.Option(help="Weights variant, e.g. fp16.", rich_help_panel=MODEL)
-    ] = None,
-    image: Annotated[
-        str | None,
-        typer.Option(help="Start from this still image (or a folder of them).", rich_help_panel=INPUT),
-    ] = None,
-    video: Annotated[
-        str | None,
-        typer.Option(help="Video to video: mp4/webm/gif or a folder of frames.", rich_help_panel=INPUT),
-    ] = None,
-    strength: Annotated[
-        float | None, typer.Option(help="How far from the input to go, (0, 1].", rich_help_panel=INPUT)
-    ] = None,
-    noise_mode: Annotated[
-        str | None, typer.Option(help="independent (default), shared or mixed.", rich_help_panel=INPUT)
-    ] = None,
-    noise_mix: Annotated[
-        float | None, typer.Option(help="Shared share of the noise variance (mixed).", rich_help_panel=INPUT)
-    ] = None,
-    pin_first_frame: Annotated[
-        bool | None,
-        typer.Option("--pin-first-frame", help="Hold frame 0 to the input.", rich_help_panel=INPUT),
-    ] = None,
-    fit: Annotated[
-        str | None, typer.Option(help="crop (default), pad or stretch.", rich_help_panel=INPUT)
-    ] = None,
-    background: Annotated[
-        str | None, typer.Option(help="Colour behind transparency and padding.", rich_help_panel=INPUT)
-    ] = None,
-    max_input_pixels: Annotated[
-        int | None, typer.Option(help="Refuse larger input images.", rich_help_panel=INPUT)
-    ] = None,
-    upscale: Annotated[
-        str | None, typer.Option(help="Then run video to video with this model.", rich_help_panel=INPUT)
-    ] = None,
-    upscale_strength: Annotated[
-        float | None, typer.Option(help="Strength of the upscale pass.", rich_help_panel=INPUT)
-    ] = None,
-    motion_bucket_id: Annotated[int | None, typer.Option(help="Motion, 0..255.", rich_help_panel=SVD)] = None,
-    cond_fps: Annotated[
-        float | None, typer.Option(help="Frame rate the model is conditioned on.", rich_help_panel=SVD)
-    ] = None,
-    noise_aug_strength: Annotated[
-        float | None, typer.Option(help="Noise added to the conditioning image.", rich_help_panel=SVD)
-    ] = None,
-    min_guidance: Annotated[
-        float | None, typer.Option(help="Guidance at frame 0.", rich_help_panel=SVD)
-    ] = None,
-    max_guidance: Annotated[
-        float | None, typer.Option(help="Guidance at the last frame.", rich_help_panel=SVD)
-    ] = None,
-    elevations: Annotated[
-        str | None,
-        typer.Option(
-            "--elevation", help="Degrees: one value or one per frame, comma-separated.", rich_help_panel=SV3D
-        ),
-    ] = None,
-    azimuths: Annotated[
-        str | None,
-        typer.Option("--azimuth", help="Degrees, one per frame, comma-separated.", rich_help_panel=SV3D),
-    ] = None,
-    camera_path: Annotated[
-        str | None, typer.Option(help="orbit, wave, spiral or front-back.", rich_help_panel=SV3D)
-    ] = None,
-    image_frame_ratio: Annotated[
-        float | None, typer.Option(help="Share of the frame the object fills.", rich_help_panel=SV3D)
-    ] = None,
-    remove_background: Annotated[
-        bool | None, typer.Option("--remove-background/--no-remove-background", rich_help_panel=SV3D)
-    ] = None,
-    negative_prompt: Annotated[
-        str | None, typer.Option(help="What to steer away from.", rich_help_panel=SAMPLING)
-    ] = None,
-    num_frames: Annotated[int | None, typer.Option(help="Frames per video.", rich_help_panel=SHAPE)] = None,
-    height: Annotated[
-        int | None, typer.Option(help="Pixels, a multiple of 8.", rich_help_panel=SHAPE)
-    ] = None,
-    width: Annotated[int | None, typer.Option(help="Pixels, a multiple of 8.", rich_help_panel=SHAPE)] = None,
-    steps: Annotated[int | None, typer.Option(help="Denoising steps.", rich_help_panel=SAMPLING)] = None,
-    guidance: Annotated[
-        float | None, typer.Option(help="Classifier-free guidance scale.", rich_help_panel=SAMPLING)
-    ] = None,
-    scheduler: Annotated[
-        str | None, typer.Option(help="ddim (default), dpm++, euler or unipc.", rich_help_panel=SAMPLING)
-    ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="Seed of video 0; video k uses seed+k.", rich_help_panel=SAMPLING)
-    ] = None,
-    num_videos: Annotated[int | None, typer.Option(help="Videos to make.", rich_help_panel=SAMPLING)] = None,
-    fps: Annotated[
-        float | None, typer.Option(help="Playback frame rate written into the file.", rich_help_panel=OUTPUT)
-    ] = None,
-    formats: Annotated[
-        list[str] | None,
-        typer.Option("--format", help="mp4, webm, gif, frames; repeatable.", rich_help_panel=OUTPUT),
-    ] = None,
-    watermark: Annotated[
-        bool | None,
-        typer.Option("--watermark/--no-watermark", help="Invisible watermark.", rich_help_panel=OUTPUT),
-    ] = None,
-    out_dir: Annotated[
-        str | None, typer.Option("--out", help="Output folder (default: outputs).", rich_help_panel=OUTPUT)
-    ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="auto, cpu, cuda or mps.", rich_help_panel=RUNTIME)
-    ] = None,
-    dtype: Annotated[
-        str | None, typer.Option(help="auto, fp32, fp16 or bf16.", rich_help_panel=RUNTIME)
-    ] = None,
-    decode_chunk_size: Annotated[
-        int | None,
-        typer.Option(
-            help="Frames decoded by the VAE at once; default: as many as fit in free memory.",
-            rich_help_panel=RUNTIME,
-        ),
-    ] = None,
-    offload: Annotated[
-        str | None,
-        typer.Option(
-            help="CUDA: keep weights on the CPU between uses, model or sequential.", rich_help_panel=RUNTIME
-        ),
-    ] = None,
-    compile: Annotated[
-        bool | None,
-        typer.Option(
-            "--compile",
-            help="CUDA: torch.compile the UNet (the first video compiles).",
-            rich_help_panel=RUNTIME,
-        ),
-    ] = None,
-    save_latents: Annotated[
-        bool | None,
-        typer.Option(
-            "--save-latents",
-            help="Keep the final latents; `videogen decode` decodes them again.",
-            rich_help_panel=OUTPUT,
-        ),
-    ] = None,
-    preset: Annotated[
-        str | None,
-        typer.Option(help="quality (the model's defaults), balanced or fast.", rich_help_panel=FAST),
-    ] = None,
-    cache_interval: Annotated[
-        int | None,
-        typer.Option(
-            help="Run the whole UNet every N steps, its shallow path between.", rich_help_panel=FAST
-        ),
-    ] = None,
-    guidance_end: Annotated[
-        float | None,
-        typer.Option(
-            help="Share of the steps, from the first, that use guidance (0..1).", rich_help_panel=FAST
-        ),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print one JSON object on stdout; progress on stderr.")
-    ] = False,
-) -> None:
+def _generate(**options: Any) -> None:
     """Generate videos from a prompt."""
-    given = dict(locals())  # first, so it holds the options alone
-    flags = {k: v for k, v in given.items() if k not in ("config", "as_json", "models_dir") and v is not None}
     from videogen.models_dir import with_models_dir
     from videogen.request import load_config, parse_request
 
+    config, as_json = options["config"], options["as_json"]
     try:
-        for name in ("elevations", "azimuths"):
-            if name in flags:
-                flags[name] = _number_list(name, flags[name])
         fields: dict[str, Any] = load_config(config) if config else {}
-        fields.update(flags)
-        request = with_models_dir(parse_request(fields), models_dir)
+        fields.update(request_fields(options))
+        request = with_models_dir(parse_request(fields), options["models_dir"])
         result = _run_with_progress(request)
     except UserError as exc:
         raise fail(str(exc)) from None
@@ -312,6 +90,40 @@ def generate(
 
     if isinstance(result, BatchResult) and result.failures:
         raise typer.Exit(1)
+
+
+generate = app.command("generate")(
+    with_field_options(
+        _generate,
+        before=[
+            _option(
+                "config",
+                Path,
+                "--config",
+                help="YAML file of request fields; flags override it.",
+                show_default="none",
+            ),
+            _option(
+                "models_dir",
+                Path,
+                "--models-dir",
+                help="Offer each diffusers folder under DIR by its folder name.",
+                rich_help_panel=GROUPS["inputs"],
+                show_default="none",
+            ),
+        ],
+        after=[
+            _option(
+                "as_json",
+                bool,
+                "--json",
+                default=False,
+                help="Print one JSON object; progress on stderr.",
+                show_default="off",
+            )
+        ],
+    )
+)
 
 
 def _print_summary(result: GenerationResult | BatchResult) -> None:
@@ -330,14 +142,6 @@ def _print_summary(result: GenerationResult | BatchResult) -> None:
         out.print(f"{written} videos from {len(runs)} images; {len(failures)} failed", highlight=False)
     for name, reason in failures.items():
         err.print(f"[red]failed[/red] {escape(name)}: {escape(reason)}", highlight=False, soft_wrap=True)
-
-
-def _number_list(field: str, text: str) -> list[float]:
-    """``"0,30,60"`` -> [0.0, 30.0, 60.0], with an error naming the field."""
-    try:
-        return [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise UserError(f"{field}: {text!r} is not allowed; give numbers separated by commas") from None
 
 
 def _run_with_progress(request):

@@ -57,70 +57,297 @@ def _random_seed(value: Any) -> Any:
     return None if value in (-1, "-1") else value
 
 
+#: The groups fields are shown in, in order: CLI help panels, UI sections, the fields reference.
+GROUPS = {
+    "inputs": "Inputs",
+    "shape": "Shape",
+    "sampling": "Sampling",
+    "conditioning": "Image / video conditioning",
+    "output": "Output",
+    "runtime": "Runtime",
+    "speed": "Speed",
+}
+#: what ``_multiple_of_8`` checks, for the JSON schema
+MULTIPLE_OF_8 = {"minimum": 8, "multipleOf": 8}
+Group = Literal["inputs", "shape", "sampling", "conditioning", "output", "runtime", "speed"]
+
+
+def declare(
+    default: Any = None,
+    *,
+    group: Group,
+    description: str,
+    unit: str | None = None,
+    advanced: bool = False,
+    flag: str | None = None,
+    default_text: str | None = None,
+    schema: dict[str, Any] | None = None,
+    **constraints: Any,
+) -> Any:
+    """A Request field with the metadata every front-end builds its control from (``fields.py``).
+
+    ``advanced`` fields are folded away in the UI; ``flag`` is the CLI option when it is not the
+    field name (``--out``, or singular for a repeatable one); ``default_text`` says who decides a
+    value left empty when neither the schema nor the model's defaults do (e.g. "random");
+    ``schema`` adds constraints that a validator checks, for the JSON schema to show them.
+    """
+    extra = {"x-group": group, "x-unit": unit, "x-advanced": advanced, "x-flag": flag}
+    extra["x-default"] = default_text
+    extra = {key: value for key, value in extra.items() if value is not None} | (schema or {})
+    if callable(default):
+        return Field(default_factory=default, description=description, json_schema_extra=extra, **constraints)
+    return Field(default=default, description=description, json_schema_extra=extra, **constraints)
+
+
 class Request(BaseModel):
-    """Everything one generation needs. Fields left as None take the model's defaults."""
+    """Everything one generation needs. Fields left empty take the model's defaults.
+
+    Each field is declared once, here, with its description, group, unit and range; which kinds of
+    model take it is declared by the families (``videogen.families``).
+    """
 
     model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
-    # task inputs
-    prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    negative_prompt: str | None = Field(default=None, max_length=MAX_PROMPT_CHARS)
-    image: str | None = None
-    video: str | None = None
-    # model
-    model: str = "modelscope-t2v"
-    revision: str | None = None
-    variant: str | None = None
-    # shape
-    num_frames: OptionalInt = Field(default=None, ge=1)
-    height: OptionalInt = None
-    width: OptionalInt = None
-    # sampling
-    steps: OptionalInt = Field(default=None, ge=1, le=1000)
-    scheduler: Scheduler | None = None
-    guidance: OptionalFloat = Field(default=None, ge=0, le=100)
-    seed: Annotated[int | None, BeforeValidator(_random_seed)] = Field(
-        default=None, ge=0, lt=2**63, description="-1 or left out: a random seed, recorded"
+    # inputs
+    prompt: str | None = declare(
+        group="inputs", description="What the video shows.", max_length=MAX_PROMPT_CHARS
     )
-    num_videos: Int = Field(default=1, ge=1, le=64)
-    # image / video conditioning (UNet3D family: noisy seeding from a still or a clip)
-    strength: OptionalFloat = Field(default=None, gt=0, le=1)
-    noise_mode: NoiseMode = "independent"
-    noise_mix: Float = Field(default=0.5, ge=0, le=1)
-    pin_first_frame: bool = False
-    fit: Fit = "crop"
-    background: str = "white"
-    max_input_pixels: Int = Field(default=50_000_000, ge=1)
-    upscale: str | None = None
-    upscale_strength: Float = Field(default=0.65, gt=0, le=1)
-    # Stable Video Diffusion
-    motion_bucket_id: OptionalInt = Field(default=None, ge=0, le=255)
-    cond_fps: OptionalFloat = Field(default=None, gt=0, le=240)
-    noise_aug_strength: OptionalFloat = Field(default=None, ge=0, le=10)
-    min_guidance: OptionalFloat = Field(default=None, ge=0, le=100)
-    max_guidance: OptionalFloat = Field(default=None, ge=0, le=100)
-    # SV3D orbits
-    elevations: list[Float] | None = Field(default=None, min_length=1, max_length=64)
-    azimuths: list[Float] | None = Field(default=None, min_length=1, max_length=64)
-    camera_path: CameraPath | None = None
-    image_frame_ratio: OptionalFloat = Field(default=None, gt=0, le=1)
-    remove_background: bool = True
+    negative_prompt: str | None = declare(
+        group="inputs", description="What to steer away from.", max_length=MAX_PROMPT_CHARS
+    )
+    image: str | None = declare(
+        group="inputs",
+        description="Start from this still image: a file (on the server, an upload id); the CLI also "
+        "takes a folder of images, one run each.",
+    )
+    video: str | None = declare(
+        group="inputs",
+        description="Video to video: an mp4, webm or gif file, or a folder of frames (on the server, "
+        "an upload id).",
+    )
+    model: str = declare(
+        "modelscope-t2v",
+        group="inputs",
+        description="Catalog id (see `videogen models`) or a diffusers-layout folder.",
+    )
+    max_input_pixels: Int = declare(
+        50_000_000,
+        group="inputs",
+        description="Refuse input images, and video frames, with more pixels than this.",
+        unit="pixels",
+        advanced=True,
+        ge=1,
+    )
+    # shape
+    num_frames: OptionalInt = declare(group="shape", description="Frames per video.", unit="frames", ge=1)
+    height: OptionalInt = declare(
+        group="shape", description="Height, a positive multiple of 8.", unit="pixels", schema=MULTIPLE_OF_8
+    )
+    width: OptionalInt = declare(
+        group="shape", description="Width, a positive multiple of 8.", unit="pixels", schema=MULTIPLE_OF_8
+    )
+    # sampling
+    steps: OptionalInt = declare(
+        group="sampling", description="Denoising steps.", unit="steps", ge=1, le=1000
+    )
+    scheduler: Scheduler | None = declare(
+        group="sampling", description="The sampler. SVD and SV3D sample with euler (the EDM sampler) only."
+    )
+    guidance: OptionalFloat = declare(
+        group="sampling",
+        description="Classifier-free guidance scale; 1 or less turns guidance off.",
+        ge=0,
+        le=100,
+    )
+    min_guidance: OptionalFloat = declare(
+        group="sampling",
+        description="SVD and SV3D: guidance at the first frame (a ramp to max_guidance at the last).",
+        ge=0,
+        le=100,
+    )
+    max_guidance: OptionalFloat = declare(
+        group="sampling", description="SVD and SV3D: guidance at the last frame.", ge=0, le=100
+    )
+    seed: Annotated[int | None, BeforeValidator(_random_seed)] = declare(
+        group="sampling",
+        description="Seed of video 0; video k uses seed + k. -1 or empty: random, printed and recorded.",
+        default_text="random",
+        ge=0,
+        lt=2**63,
+    )
+    num_videos: Int = declare(1, group="sampling", description="Videos to make.", unit="videos", ge=1, le=64)
+    # image / video conditioning
+    strength: OptionalFloat = declare(
+        group="conditioning",
+        description="How far from the input image or video to go: 1 starts from pure noise, small values "
+        "stay close to the input.",
+        gt=0,
+        le=1,
+    )
+    noise_mode: NoiseMode = declare(
+        "independent",
+        group="conditioning",
+        description="The seeded frames' noise: independent per frame, shared by all frames, or mixed.",
+        advanced=True,
+    )
+    noise_mix: Float = declare(
+        0.5,
+        group="conditioning",
+        description="With noise_mode mixed: the shared part of the noise variance.",
+        advanced=True,
+        ge=0,
+        le=1,
+    )
+    pin_first_frame: bool = declare(
+        False, group="conditioning", description="Hold frame 0 to the input image while denoising."
+    )
+    fit: Fit = declare(
+        "crop", group="conditioning", description="How an input is fitted to the size: crop, pad or stretch."
+    )
+    background: str = declare(
+        "white",
+        group="conditioning",
+        description="Colour behind transparency and padding: a name or #rrggbb.",
+        advanced=True,
+    )
+    upscale: str | None = declare(
+        group="conditioning",
+        description="Then run video to video with this model at its own size (e.g. zeroscope-v2-xl).",
+    )
+    upscale_strength: Float = declare(
+        0.65, group="conditioning", description="Strength of the upscale pass.", gt=0, le=1
+    )
+    motion_bucket_id: OptionalInt = declare(
+        group="conditioning", description="SVD: how much motion to make.", ge=0, le=255
+    )
+    cond_fps: OptionalFloat = declare(
+        group="conditioning",
+        description="SVD: the frame rate the model is conditioned on (the file's playback rate is fps).",
+        unit="fps",
+        gt=0,
+        le=240,
+    )
+    noise_aug_strength: OptionalFloat = declare(
+        group="conditioning",
+        description="SVD: noise added to the conditioning image; more lets the video move away from it.",
+        advanced=True,
+        ge=0,
+        le=10,
+    )
+    elevations: list[Float] | None = declare(
+        group="conditioning",
+        description="SV3D_p: camera elevation, one value for the whole orbit or one per frame.",
+        unit="degrees",
+        flag="--elevation",
+        default_text="10",
+        min_length=1,
+        max_length=64,
+    )
+    azimuths: list[Float] | None = declare(
+        group="conditioning",
+        description="SV3D_p: camera azimuth, one value per frame.",
+        unit="degrees",
+        flag="--azimuth",
+        default_text="the camera path's",
+        advanced=True,
+        min_length=1,
+        max_length=64,
+    )
+    camera_path: CameraPath | None = declare(
+        group="conditioning",
+        description="SV3D_p: the camera's path around the object.",
+        default_text="an even orbit",
+    )
+    image_frame_ratio: OptionalFloat = declare(
+        group="conditioning", description="SV3D: share of the frame the centred object fills.", gt=0, le=1
+    )
+    remove_background: bool = declare(
+        True,
+        group="conditioning",
+        description="SV3D: cut the object out of its background before centring it on white.",
+    )
     # output
-    formats: list[Format] = Field(default_factory=lambda: ["mp4"], min_length=1)
-    fps: OptionalFloat = Field(default=None, gt=0, le=240)
-    out_dir: str = "outputs"
-    watermark: bool | None = None
+    formats: list[Format] = declare(
+        lambda: ["mp4"],
+        group="output",
+        description="Files to write: mp4, webm, gif, frames (numbered PNGs).",
+        flag="--format",
+        min_length=1,
+    )
+    fps: OptionalFloat = declare(
+        group="output", description="Playback frame rate written into the file.", unit="fps", gt=0, le=240
+    )
+    out_dir: str = declare("outputs", group="output", description="Output folder.", flag="--out")
+    watermark: bool | None = declare(
+        group="output",
+        description="Embed an invisible watermark (SVD models: on, as Stability's sampler does).",
+    )
+    save_latents: bool = declare(
+        False,
+        group="output",
+        description="Keep the final latents; `videogen decode` decodes them again.",
+        advanced=True,
+    )
     # runtime
-    device: Device = "auto"
-    dtype: DType = "auto"
-    decode_chunk_size: OptionalInt = Field(default=None, ge=1)
-    offload: Offload | None = None
-    compile: bool = False
-    save_latents: bool = False
-    # fast sampling (recorded in the sidecar like every field)
-    preset: Preset | None = None
-    cache_interval: OptionalInt = Field(default=None, ge=1, le=50)
-    guidance_end: OptionalFloat = Field(default=None, ge=0, le=1)
+    device: Device = declare(
+        "auto", group="runtime", description="Where to run: auto picks cuda, then mps, then cpu."
+    )
+    dtype: DType = declare(
+        "auto",
+        group="runtime",
+        description="Precision: auto is fp16 on CUDA and fp32 elsewhere.",
+        advanced=True,
+    )
+    revision: str | None = declare(
+        group="runtime",
+        description="Hub revision of the weights.",
+        default_text="the catalog's",
+        advanced=True,
+    )
+    variant: str | None = declare(
+        group="runtime",
+        description="Weights variant, e.g. fp16.",
+        default_text="the catalog's",
+        advanced=True,
+    )
+    decode_chunk_size: OptionalInt = declare(
+        group="runtime",
+        description="Frames the VAE decodes at once.",
+        unit="frames",
+        default_text="as many as fit in free memory",
+        advanced=True,
+        ge=1,
+    )
+    offload: Offload | None = declare(
+        group="runtime", description="CUDA: keep weights on the CPU between uses.", advanced=True
+    )
+    compile: bool = declare(
+        False,
+        group="runtime",
+        description="CUDA: torch.compile the UNet (the first video compiles).",
+        advanced=True,
+    )
+    # speed (recorded in the sidecar like every field)
+    preset: Preset | None = declare(
+        group="speed",
+        description="quality is the model's defaults; balanced and fast trade quality for speed.",
+        default_text="quality",
+    )
+    cache_interval: OptionalInt = declare(
+        group="speed",
+        description="Run the whole UNet every N steps, only its shallow path between (DeepCache).",
+        unit="steps",
+        default_text="1, or the preset's",
+        ge=1,
+        le=50,
+    )
+    guidance_end: OptionalFloat = declare(
+        group="speed",
+        description="Share of the steps, from the first, that use guidance; the rest run one pass each.",
+        default_text="1, or the preset's",
+        ge=0,
+        le=1,
+    )
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
