@@ -1,13 +1,29 @@
-"""The progress bar's steps, rate and time left, from the engines' progress events."""
+"""The progress bar's steps, rate and time left, and the latent previews, from the engines' events."""
 
 from __future__ import annotations
 
+import io
 import re
+from pathlib import Path
 
+import pytest
+import torch
+from PIL import Image
 from typer.testing import CliRunner
 
 from videogen.cli import app
-from videogen.sampling.progress import ProgressEvent, StepRate, steps_text
+from videogen.generate import generate
+from videogen.media.latents import read_latents
+from videogen.request import Request
+from videogen.sampling.preview import preview_jpeg
+from videogen.sampling.progress import (
+    DEFAULT_PREVIEW_EVERY,
+    ProgressEvent,
+    Reporter,
+    StepRate,
+    WithPreviews,
+    steps_text,
+)
 
 
 def _step(video: int, step: int, elapsed: float, total: int = 10) -> ProgressEvent:
@@ -38,3 +54,53 @@ def test_the_cli_bar_shows_the_rate_and_never_an_unknown_total(tiny_unet3d, tmp_
     assert result.exit_code == 0, result.stderr
     assert re.search(r" 3/3 \d+\.\d+ (it/s|s/it) ", result.stderr), result.stderr
     assert "/?" not in result.stderr
+
+
+def _generate_with_previews(model: str, out: Path, every: int, **fields) -> tuple[list, torch.Tensor]:
+    """Run a request on the CPU; return its denoise events and its final latents."""
+    events: list[ProgressEvent] = []
+    request = Request(
+        model=model, out_dir=str(out), seed=3, steps=7, device="cpu", save_latents=True, **fields
+    )
+    result = generate(request, WithPreviews(events.append, every=every))
+    tensors, _ = read_latents(result.videos[0].files["latents"])
+    return [event for event in events if event.stage == "denoise"], tensors["latents"]
+
+
+def test_unet3d_sends_a_preview_every_n_steps_and_at_the_last(tiny_unet3d, tmp_path) -> None:
+    fields = {"prompt": "waves", "num_frames": 3, "height": 32, "width": 48}
+    denoise, latents = _generate_with_previews(str(tiny_unet3d), tmp_path, 3, **fields)
+    assert [event.step for event in denoise if event.preview is not None] == [3, 6, 7]
+    assert [event.step for event in denoise] == list(range(1, 8))  # every step still reported
+    assert denoise[-1].preview == preview_jpeg(latents)  # (1, 4, frames, h, w) as the engine keeps them
+    assert Image.open(io.BytesIO(denoise[-1].preview)).size == (252, 168)  # 6x4 latents, x42
+
+
+def test_svd_previews_its_latents_with_the_channels_first(tiny_svd, tmp_path) -> None:
+    image = tmp_path / "image.png"
+    Image.new("RGB", (64, 64), (200, 40, 40)).save(image)
+    fields = {"image": str(image), "num_frames": 3, "height": 64, "width": 64, "watermark": False}
+    denoise, latents = _generate_with_previews(str(tiny_svd), tmp_path, 5, **fields)
+    assert [event.step for event in denoise if event.preview is not None] == [5, 7]
+    assert latents.shape[:3] == (1, 3, 4)  # SVD keeps (1, frames, 4, h, w)
+    assert denoise[-1].preview == preview_jpeg(latents.transpose(1, 2))
+
+
+def test_a_plain_callback_gets_no_previews_and_none_are_made(tiny_unet3d, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("videogen.sampling.preview.preview_jpeg", _never)
+    events: list[ProgressEvent] = []
+    request = Request(prompt="waves", model=str(tiny_unet3d), out_dir=str(tmp_path), steps=5, device="cpu")
+    generate(request.model_copy(update={"num_frames": 2, "height": 32, "width": 32}), events.append)
+    assert [event.step for event in events if event.stage == "denoise"] == [1, 2, 3, 4, 5]
+    assert all(event.preview is None for event in events)
+
+
+def test_previews_come_every_one_or_more_steps() -> None:
+    with pytest.raises(ValueError, match="every: 0; previews come every 1 or more steps"):
+        WithPreviews(print, every=0)
+    assert Reporter(WithPreviews(print), None, 1).preview_every == DEFAULT_PREVIEW_EVERY == 5
+    assert Reporter(print, None, 1).preview_every is None
+
+
+def _never(*_: object) -> bytes:
+    raise AssertionError("a preview was made for a callback that did not ask for one")

@@ -157,7 +157,7 @@ class SVDEngine:
                 embeds,
                 image_latents,
                 generator,
-                lambda s, n, i=index: report("denoise", i, s, n),
+                lambda s, n, x, i=index: report("denoise", i, s, n, x),
             )
             denoised = time.perf_counter()
             report("decode", index)
@@ -243,7 +243,7 @@ class SVDEngine:
         embeds: torch.Tensor,
         image_latents: torch.Tensor,
         generator: torch.Generator,
-        on_step: Callable[[int, int], None],
+        on_step: Callable[[int, int, torch.Tensor], None],
     ) -> tuple[torch.Tensor, DeepCache]:
         """Run Euler from pure noise; return the final latents (1, frames, 4, h, w) and the feature
         cache, which counted the UNet evaluations.
@@ -281,7 +281,7 @@ class SVDEngine:
                 uncond, cond = prediction.chunk(2)
                 prediction = uncond + scale * (cond - uncond)
             latents = scheduler.step(prediction, t, latents, return_dict=False)[0]
-            on_step(i + 1, len(timesteps))
+            on_step(i + 1, len(timesteps), latents.transpose(1, 2))  # as (1, 4, frames, h, w)
         return latents, cache
 
     def predict(

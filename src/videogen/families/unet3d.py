@@ -185,7 +185,7 @@ class UNet3DEngine:
         scheduler,
         embeds: torch.Tensor,
         request: Request,
-        on_step: Callable[[int, int], None],
+        on_step: Callable[[int, int, torch.Tensor], None],
         pin: FramePin | None = None,
     ) -> tuple[torch.Tensor, DeepCache]:
         """Run the sampler over ``timesteps``; return the final latents (1, 4, frames, h, w) and the
@@ -210,7 +210,7 @@ class UNet3DEngine:
             latents = scheduler.step(noise, t, latents, return_dict=False)[0]
             if pin is not None:
                 pin.apply(latents, scheduler, timesteps[i + 1] if i + 1 < len(timesteps) else None)
-            on_step(i + 1, len(timesteps))
+            on_step(i + 1, len(timesteps), latents)
         return latents, cache
 
     def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]:

@@ -5,9 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from videogen.errors import Cancelled
+
+if TYPE_CHECKING:
+    import torch
+
+#: denoising steps between two previews, for callbacks that ask for them
+DEFAULT_PREVIEW_EVERY = 5
 
 
 @dataclass(frozen=True)
@@ -20,6 +26,8 @@ class ProgressEvent:
     step: int
     total: int
     elapsed: float  # seconds since the run started
+    #: a JPEG of the latents after this step (sampling/preview.py), for callbacks that asked for one
+    preview: bytes | None = None
 
     @property
     def eta(self) -> float | None:
@@ -32,6 +40,23 @@ class ProgressEvent:
 ProgressCallback = Callable[[ProgressEvent], None]
 
 
+@dataclass(frozen=True)
+class WithPreviews:
+    """A progress callback that also wants a preview in every ``every``-th denoising step's event
+    and in the last one. Previews cost a few milliseconds each, so a plain callback gets none and
+    none are made for it."""
+
+    callback: ProgressCallback
+    every: int = DEFAULT_PREVIEW_EVERY
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise ValueError(f"every: {self.every}; previews come every 1 or more steps")
+
+    def __call__(self, event: ProgressEvent) -> None:
+        self.callback(event)
+
+
 class CancelFlag(Protocol):
     """Anything with ``is_set()``, e.g. ``threading.Event``."""
 
@@ -39,21 +64,39 @@ class CancelFlag(Protocol):
 
 
 class Reporter:
-    """Sends events to an optional callback and raises Cancelled when the flag is set."""
+    """Sends events to an optional callback and raises Cancelled when the flag is set.
+
+    ``preview_every`` (None: no previews) comes from a ``WithPreviews`` callback.
+    """
 
     def __init__(self, callback: ProgressCallback | None, cancel: CancelFlag | None, num_videos: int) -> None:
         self.callback = callback
         self.cancel = cancel
         self.num_videos = num_videos
+        self.preview_every = callback.every if isinstance(callback, WithPreviews) else None
         self.started = time.perf_counter()
 
-    def __call__(self, stage: str, video: int = 0, step: int = 0, total: int = 0) -> None:
-        """Report, then stop if cancelled: the next step never starts once the flag is set."""
+    def __call__(
+        self, stage: str, video: int = 0, step: int = 0, total: int = 0, latents: torch.Tensor | None = None
+    ) -> None:
+        """Report, then stop if cancelled: the next step never starts once the flag is set.
+
+        ``latents`` are one video's after the step, (1, channels, frames, h, w) in every family.
+        """
         if self.callback is not None:
             elapsed = time.perf_counter() - self.started
-            self.callback(ProgressEvent(stage, video, self.num_videos, step, total, elapsed))
+            preview = self._preview(step, total, latents)
+            self.callback(ProgressEvent(stage, video, self.num_videos, step, total, elapsed, preview))
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"cancelled during {stage}")
+
+    def _preview(self, step: int, total: int, latents: torch.Tensor | None) -> bytes | None:
+        every = self.preview_every
+        if every is None or latents is None or not (step % every == 0 or step == total):
+            return None
+        from videogen.sampling.preview import preview_jpeg  # torch and Pillow, only when asked
+
+        return preview_jpeg(latents)
 
 
 class StepRate:
