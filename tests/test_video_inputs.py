@@ -14,10 +14,11 @@ from typer.testing import CliRunner
 
 from videogen.cli import app
 from videogen.errors import UserError
-from videogen.inputs import load_inputs, with_video_facts
+from videogen.inputs import load_inputs
 from videogen.media.images import fit_image
 from videogen.media.writers import write_gif, write_mp4, write_webm
 from videogen.request import Request, resolve_request
+from videogen.resolve import with_video_facts
 
 runner = CliRunner()
 

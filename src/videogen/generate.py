@@ -1,8 +1,8 @@
 """The one front door for generation: Request in, files and a record out.
 
-Every front-end (CLI, server, compare) calls ``generate``. It resolves the model, loads (or
-reuses) the engine, runs it, and hands the frames to the media layer, which writes the files
-and a JSON sidecar per video.
+Every front-end (CLI, server, compare) calls ``generate``. It resolves the request once
+(``resolve``), loads (or reuses) the engine, runs it, and hands the frames to the media layer,
+which writes the files and a JSON sidecar per video.
 """
 
 from __future__ import annotations
@@ -22,20 +22,21 @@ import numpy as np
 import torch
 
 from videogen import __version__
-from videogen.catalog import ModelSpec, resolve_model
+from videogen.catalog import ModelSpec
 from videogen.engines import ENGINES, Engine, EngineCache
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
-from videogen.inputs import fit_frames, load_inputs, with_video_facts
+from videogen.inputs import fit_frames, load_inputs
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import to_uint8, write_outputs
 from videogen.media.latents import read_latents
 from videogen.media.outputs import output_base, writable_folder
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
 from videogen.memory import peak_rss_mb, peak_vram_mb
-from videogen.request import Request, parse_request, replayable, resolve_request
+from videogen.request import Request, parse_request, replayable
+from videogen.resolve import Resolved, resolve
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
-from videogen.sampling.seeds import pick_seed, video_seeds
+from videogen.sampling.seeds import video_seeds
 from videogen.speedups import Speedups, check_compile
 
 log = logging.getLogger(__name__)
@@ -88,16 +89,14 @@ def generate(
 ) -> GenerationResult:
     """Run one request end to end and write its outputs (and, with ``upscale``, the upscaled ones)."""
     started = time.perf_counter()
-    request = with_video_facts(request, resolve_model(request.model).limits.max_frames)
-    request, spec = resolve_request(request)
-    seed, was_random = pick_seed(request.seed)
-    request = request.model_copy(update={"seed": seed})
+    resolved = resolve(request)
+    request = resolved.request
     report = Reporter(progress, cancel, request.num_videos)
     writable_folder("out_dir", request.out_dir)  # before the compute, not after it
-    inputs, input_record = load_inputs(request, spec)
-    run = _Run(request, spec, engines, report, started)
-    videos = run.generate(inputs, video_seeds(seed, request.num_videos))
-    result = GenerationResult(request=request, seed=seed, seed_was_random=was_random)
+    inputs, input_record = load_inputs(request, resolved.spec)
+    run = _Run(resolved, engines, report, started)
+    videos = run.generate(inputs, video_seeds(resolved.seed, request.num_videos))
+    result = GenerationResult(request=request, seed=resolved.seed, seed_was_random=resolved.seed_was_random)
     input_image = None if inputs.image is None else np.asarray(inputs.image)
     result.videos = [
         run.write(video, index, {"inputs": input_record}, input_image) for index, video in enumerate(videos)
@@ -120,19 +119,19 @@ def decode_latents(
     started = time.perf_counter()
     tensors, sidecar = read_latents(path)
     fields = {**replayable(sidecar["request"]), **overrides, "save_latents": False}
-    request, spec = resolve_request(parse_request(fields))
+    resolved = resolve(parse_request(fields), read_video=False)  # the input clip may be gone by now
     report = Reporter(progress, None, 1)
-    writable_folder("out_dir", request.out_dir)
-    run = _Run(request, spec, engines, report, started)
+    writable_folder("out_dir", resolved.request.out_dir)
+    run = _Run(resolved, engines, report, started)
     engine = run.engine()
     report("decode")
     decode_started = time.perf_counter()
-    frames, chunk = engine.decode_saved(tensors, request.decode_chunk_size)
+    frames, chunk = engine.decode_saved(tensors, resolved.request.decode_chunk_size)
     record = {**sidecar.get("record", {}), "decode_chunk_size": chunk}
     timings = {"decode_s": time.perf_counter() - decode_started}
     video = GeneratedVideo(frames=frames, seed=sidecar["seed"], timings=timings, record=record)
     output = run.write(video, 0, {"decoded_from": Path(path).name})
-    return GenerationResult(request=request, seed=video.seed, seed_was_random=False, videos=[output])
+    return GenerationResult(request=resolved.request, seed=video.seed, seed_was_random=False, videos=[output])
 
 
 def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: EngineCache) -> VideoOutput:
@@ -144,9 +143,9 @@ def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: E
     # The input is the first video (its frames are handed over as they are; the file is its record).
     written = next(path for kind, path in output.files.items() if kind in first.request.formats)
     fields.update(num_videos=1, fit="stretch", video=str(written))
-    request, spec = resolve_request(Request(**fields))
-    frames = fit_frames(to_uint8(video.frames), request)
-    run = _Run(request, spec, engines, first.report, first.started)
+    resolved = resolve(Request(**fields), read_video=False)  # the first video's frames are handed over
+    frames = fit_frames(to_uint8(video.frames), resolved.request)
+    run = _Run(resolved, engines, first.report, first.started)
     (upscaled,) = run.generate(Inputs(video=frames), [video.seed])
     source = {"upscaled_from": {"model": first.spec.id, "file": output.files["sidecar"].name}}
     return run.write(upscaled, 0, source)
@@ -164,19 +163,12 @@ def runtime_device(request: Request) -> torch.device:
 class _Run:
     """One model's part of a generation: resolve device and weights, run the engine, write files."""
 
-    def __init__(
-        self, request: Request, spec: ModelSpec, engines: EngineCache, report: Reporter, started: float
-    ):
-        self.request, self.spec, self.engines, self.report, self.started = (
-            request,
-            spec,
-            engines,
-            report,
-            started,
-        )
-        self.device = runtime_device(request)
-        self.dtype = resolve_dtype(request.dtype, self.device)
-        self.speedups = Speedups(compile=request.compile, offload=request.offload)
+    def __init__(self, resolved: Resolved, engines: EngineCache, report: Reporter, started: float):
+        self.request, self.spec = resolved.request, resolved.spec
+        self.engines, self.report, self.started = engines, report, started
+        self.device = runtime_device(self.request)
+        self.dtype = resolve_dtype(self.request.dtype, self.device)
+        self.speedups = Speedups(compile=self.request.compile, offload=self.request.offload)
         self.load_seconds = 0.0
 
     def engine(self) -> Engine:

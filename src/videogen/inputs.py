@@ -1,28 +1,24 @@
 """Conditioning inputs: read the request's image or video, fit it to the request's size, record it.
 
-A video is probed from its metadata first (``with_video_facts``, at submit and before a run) and
-then only its sampled frames are decoded, each fitted to the request's size as it is decoded.
+A video is probed from its metadata first (``resolve.with_video_facts``, at submit and before a run)
+and then only its sampled frames are decoded, each fitted to the request's size as it is decoded.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-from pydantic import ValidationError
 
 from videogen.catalog import ModelSpec
-from videogen.errors import FieldError, UserError
+from videogen.errors import UserError
 from videogen.families.base import Inputs
 from videogen.media.frames import iter_frames, probe_video, sample_indices
 from videogen.media.images import fit_image, load_image
 from videogen.media.prepare import prepare_object_image
 from videogen.request import Request
-
-log = logging.getLogger(__name__)
 
 
 def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, dict[str, object]]]:
@@ -88,32 +84,3 @@ def describe_file(path: Path) -> dict[str, str]:
             for block in iter(lambda: handle.read(1 << 20), b""):
                 digest.update(block)
     return {"name": path.name, "sha256": digest.hexdigest()}
-
-
-def with_video_facts(request: Request, max_frames: int) -> Request:
-    """A video request's missing ``num_frames`` (all of the clip's frames) and ``fps`` (the
-    clip's own rate), from the clip's metadata; frames over ``max_input_pixels`` are refused.
-
-    Nothing is decoded, so this is cheap enough for every submit.
-    """
-    if not request.video:
-        return request
-    info = probe_video(Path(request.video), request.max_input_pixels)
-    update: dict[str, object] = {}
-    if request.num_frames is None:
-        if info.frames > max_frames:
-            raise FieldError(
-                "num_frames",
-                None,
-                f"the video has {info.frames} frames, more than the model's {max_frames}; pass --num-frames",
-            )
-        update["num_frames"] = info.frames
-    request = request.model_copy(update=update)
-    if request.fps is None and info.fps is not None:
-        try:
-            request.fps = info.fps  # validated as a value given for fps would be
-        except ValidationError:
-            log.warning(
-                "the video plays at %g fps, outside what fps takes; the model's default applies", info.fps
-            )
-    return request

@@ -32,7 +32,8 @@ from videogen.generate import VideoOutput, generate
 from videogen.loading import locate_weights
 from videogen.memory import reset_peak_rss
 from videogen.metrics import EncoderSources, Evaluator
-from videogen.request import parse_request, resolve_request
+from videogen.request import parse_request
+from videogen.resolve import resolve
 from videogen.sampling.progress import CancelFlag, ProgressCallback
 
 if TYPE_CHECKING:
@@ -187,7 +188,7 @@ def _preflight(cells: list[tuple[Cell, ModelSpec]], asked: dict[Cell, dict[str, 
     """Fail before any video is made: every cell's request must be valid and every model on disk."""
     for cell, _ in cells:
         try:
-            resolve_request(parse_request(_request_fields(asked[cell], out, out)))
+            resolve(parse_request(_request_fields(asked[cell], out, out)))
         except UserError as exc:
             raise UserError(f"{cell.model_id}, {cell.input.label!r}: {exc}") from None
     checked: set[str] = set()

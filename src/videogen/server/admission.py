@@ -10,10 +10,10 @@ from __future__ import annotations
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError
 from videogen.generate import runtime_device
-from videogen.inputs import with_video_facts
 from videogen.loading import is_cached, locate_weights
 from videogen.models_dir import available_models, with_models_dir
-from videogen.request import Request, resolve_request
+from videogen.request import Request
+from videogen.resolve import resolve
 from videogen.server.settings import Settings
 from videogen.server.store import JobStore, is_id
 
@@ -60,15 +60,16 @@ def admit(request: Request, settings: Settings, store: JobStore) -> None:
             raise FieldError(name, text, f"{len(text)} characters; {limit}")
     local = local_request(request, settings, store)
     runtime_device(local)
-    local = with_video_facts(local, models[request.model].limits.max_frames)
-    resolved, spec = resolve_request(local)
+    resolved = resolve(local)  # its seed is dropped: the service chooses the job's seed and records it
+    complete = resolved.request
     for field, setting in CAPS.items():
-        value, cap = getattr(resolved, field), getattr(settings, setting)
+        value, cap = getattr(complete, field), getattr(settings, setting)
         if value > cap:
             raise FieldError(field, value, f"this server takes at most {cap} (its {setting} setting)")
-    check_weights_here(spec, resolved.revision, resolved.variant, "variant" if request.variant else "model")
-    if resolved.upscale:
-        check_weights_here(resolve_model(resolved.upscale), None, None, "upscale")
+    named = "variant" if request.variant else "model"
+    check_weights_here(resolved.spec, complete.revision, complete.variant, named)
+    if complete.upscale:
+        check_weights_here(resolve_model(complete.upscale), None, None, "upscale")
 
 
 def check_weights_here(spec: ModelSpec, revision: str | None, variant: str | None, field: str) -> None:
