@@ -23,6 +23,7 @@ from videogen.compare.commands import compare_command, evaluate_command
 from videogen.console import err, fail, out, quiet_libraries
 from videogen.errors import Cancelled, UserError
 from videogen.field_options import request_fields, with_field_options
+from videogen.fields import all_fields
 from videogen.request import GROUPS
 
 if TYPE_CHECKING:
@@ -277,6 +278,36 @@ def bench(
         out.print(f"{line} {verdict} the budget of {decode['budget_mb']:.0f} MiB", highlight=False)
     else:
         print_report(report, out)
+
+
+@app.command()
+def fields(
+    model: Annotated[
+        str | None, typer.Option(help="Only the fields this model reads, with its defaults.")
+    ] = None,
+    markdown: Annotated[bool, typer.Option("--markdown", help="The reference as Markdown.")] = False,
+) -> None:
+    """The request fields: YAML keys, REST JSON keys, and (with dashes) the flags of `generate`."""
+    from videogen.catalog import resolve_model
+    from videogen.field_reference import markdown as reference
+    from videogen.field_reference import value_text
+    from videogen.fields import fields_of_kind, grouped
+
+    if markdown:
+        print(reference(), end="")
+        return
+    try:
+        spec = resolve_model(model) if model else None
+    except UserError as exc:
+        raise fail(str(exc)) from None
+    infos = fields_of_kind(spec.kind) if spec else list(all_fields().values())
+    for group, members in grouped(infos).items():
+        table = Table("field", "takes", "default", Column("meaning", overflow="fold"), box=box.SIMPLE_HEAD)
+        for info in members:
+            takes = value_text(info, spec.kind if spec else None).replace("\\|", "|").replace("`", "")
+            table.add_row(info.name, escape(takes), escape(info.default_text(spec)), info.description)
+        out.print(f"[bold]{GROUPS[group]}[/bold]")
+        out.print(table)
 
 
 @app.command()

@@ -70,16 +70,15 @@ class FieldInfo:
             parts.append(f"{'<' if self.exclusive_maximum else '<='} {_number(high)}")
         return " and ".join(parts)
 
-    def default_text(self) -> str:
-        """What applies when the field is left out: the schema's default, or who decides it."""
-        value = self.default
+    def default_text(self, spec: ModelSpec | None = None) -> str:
+        """What applies when the field is left out: the schema's default, ``spec``'s model's, or
+        who decides it."""
+        value = self.default if spec is None else self.model_default(spec)
         if value is None:
             if self.decided_by is not None:
                 return self.decided_by
             return "the model's" if self.name in MODEL_DECIDES else "none"
-        if isinstance(value, bool):
-            return "on" if value else "off"
-        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+        return shown(value)
 
     def model_default(self, spec: ModelSpec) -> Any:
         """The value ``spec``'s model uses when the field is left empty (None where nothing applies)."""
@@ -91,6 +90,17 @@ class FieldInfo:
 
     def taken_by(self, kind: str) -> bool:
         return kind in self.kinds
+
+    def choices_for(self, kind: str) -> tuple[str, ...]:
+        """The choices ``kind``'s models take (some take fewer than the schema allows)."""
+        return KINDS[kind].choices.get(self.name, self.choices)
+
+
+def shown(value: Any) -> str:
+    """A field's value as people write it: on/off, comma-separated lists."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
 
 
 def _number(value: float) -> str:

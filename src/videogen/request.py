@@ -99,6 +99,12 @@ def declare(
     return Field(default=default, description=description, json_schema_extra=extra, **constraints)
 
 
+def _kinds_in_schema(schema: dict[str, Any]) -> None:
+    """Each property says which kinds of model read it (``x-kinds``), from the families' table."""
+    for name, prop in schema["properties"].items():
+        prop["x-kinds"] = kinds_taking(name)
+
+
 class Request(BaseModel):
     """Everything one generation needs. Fields left empty take the model's defaults.
 
@@ -106,7 +112,9 @@ class Request(BaseModel):
     model take it is declared by the families (``videogen.families``).
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
+    model_config = ConfigDict(
+        extra="forbid", validate_assignment=True, allow_inf_nan=False, json_schema_extra=_kinds_in_schema
+    )
 
     # inputs
     prompt: str | None = declare(
@@ -546,8 +554,10 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
             kinds = " and ".join(kinds_taking(name)) or "no"
             why = KINDS[spec.kind].refusals.get(name, f"only {kinds} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
-    if spec.family == "svd" and request.scheduler not in (None, "euler"):
-        raise FieldError("scheduler", request.scheduler, "SVD and SV3D sample with euler (EDM sampler)")
+    for name, allowed in KINDS[spec.kind].choices.items():
+        value = getattr(request, name)
+        if value is not None and value not in allowed:
+            raise FieldError(name, value, f"{spec.id} takes only {', '.join(allowed)}")
     if not (request.image or request.video):
         for name in INPUT_FIELDS:
             if given(request, name):

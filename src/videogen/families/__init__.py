@@ -11,7 +11,7 @@ different fields: SVD, SV3D_u (an orbit) and SV3D_p (an orbit along a camera pat
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 def _fields(names: str) -> frozenset[str]:
@@ -37,6 +37,8 @@ class Kind:
     label: str
     fields: frozenset[str]
     refusals: dict[str, str]
+    #: fields whose allowed values are fewer for this kind than the schema's
+    choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def taken(self) -> frozenset[str]:
@@ -44,6 +46,8 @@ class Kind:
 
 
 _SVD_REFUSALS = {"guidance": "these models guide each frame between min_guidance and max_guidance"}
+#: SVD and SV3D sample with Euler (the EDM sampler) only
+_EULER = {"scheduler": ("euler",)}
 _SV3D_REFUSALS = {
     **_SVD_REFUSALS,
     "motion_bucket_id": "SV3D is conditioned on the camera only",
@@ -78,12 +82,23 @@ KINDS: dict[str, Kind] = {
                 "max_guidance"
             ),
             {**_SVD_REFUSALS, **_ONLY_SV3D_P},
+            _EULER,
         ),
         Kind(
-            "sv3d_u", "svd", "Orbit of an object (SV3D_u)", _SV3D_FIELDS, {**_SV3D_REFUSALS, **_ONLY_SV3D_P}
+            "sv3d_u",
+            "svd",
+            "Orbit of an object (SV3D_u)",
+            _SV3D_FIELDS,
+            {**_SV3D_REFUSALS, **_ONLY_SV3D_P},
+            _EULER,
         ),
         Kind(
-            "sv3d_p", "svd", "Orbit on a camera path (SV3D_p)", _SV3D_FIELDS | _CAMERA_FIELDS, _SV3D_REFUSALS
+            "sv3d_p",
+            "svd",
+            "Orbit on a camera path (SV3D_p)",
+            _SV3D_FIELDS | _CAMERA_FIELDS,
+            _SV3D_REFUSALS,
+            _EULER,
         ),
     )
 }
