@@ -548,13 +548,16 @@ def _or(request: Request, name: str, defaults: object) -> object:
 
 def check_family_fields(request: Request, spec: ModelSpec) -> None:
     """A control the model does not have, or one that does nothing here, is an error, not ignored."""
-    taken = taken_fields(spec)
+    kind = KINDS[spec.kind]
     for name in Request.model_fields:
-        if name not in taken and given(request, name):
+        if name not in kind.taken and given(request, name):
+            if name in kind.ignored:
+                log.warning(kind.ignored[name].format(model=spec.id))
+                continue
             kinds = " and ".join(kinds_taking(name)) or "no"
-            why = KINDS[spec.kind].refusals.get(name, f"only {kinds} models use it")
+            why = kind.refusals.get(name, f"only {kinds} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
-    for name, allowed in KINDS[spec.kind].choices.items():
+    for name, allowed in kind.choices.items():
         value = getattr(request, name)
         if value is not None and value not in allowed:
             raise FieldError(name, value, f"{spec.id} takes only {', '.join(allowed)}")
@@ -603,8 +606,6 @@ def check_inputs(request: Request, spec: ModelSpec) -> None:
             )
     if "t2v" not in spec.tasks and not request.image:
         raise FieldError("image", None, f"{spec.id} turns an image into a video; pass an image")
-    if "t2v" not in spec.tasks and request.prompt:
-        log.warning("the prompt is ignored: %s is conditioned on the image only", spec.id)
     if request.upscale:
         upscaler = resolve_model(request.upscale)
         if "v2v" not in upscaler.tasks:

@@ -21,7 +21,7 @@ def _fields(names: str) -> frozenset[str]:
 
 #: Fields every model reads.
 COMMON_FIELDS = _fields(
-    "prompt image video model revision variant num_frames height width steps seed num_videos "
+    "image video model revision variant num_frames height width steps seed num_videos "
     "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
     "save_latents preset cache_interval guidance_end"
 )
@@ -39,6 +39,9 @@ class Kind:
     refusals: dict[str, str]
     #: fields whose allowed values are fewer for this kind than the schema's
     choices: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    #: fields accepted but not read, with a warning saying why (a comparison sends every model
+    #: of a grid the same prompt)
+    ignored: dict[str, str] = field(default_factory=dict)
 
     @property
     def taken(self) -> frozenset[str]:
@@ -48,6 +51,7 @@ class Kind:
 _SVD_REFUSALS = {"guidance": "these models guide each frame between min_guidance and max_guidance"}
 #: SVD and SV3D sample with Euler (the EDM sampler) only
 _EULER = {"scheduler": ("euler",)}
+_NO_PROMPT = {"prompt": "the prompt is ignored: {model} is conditioned on the image only"}
 _SV3D_REFUSALS = {
     **_SVD_REFUSALS,
     "motion_bucket_id": "SV3D is conditioned on the camera only",
@@ -68,7 +72,7 @@ KINDS: dict[str, Kind] = {
             "unet3d",
             "Text / image / video to video (ModelScope, Zeroscope)",
             _fields(
-                "negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit "
+                "prompt negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit "
                 "background upscale upscale_strength"
             ),
             {},
@@ -83,6 +87,7 @@ KINDS: dict[str, Kind] = {
             ),
             {**_SVD_REFUSALS, **_ONLY_SV3D_P},
             _EULER,
+            _NO_PROMPT,
         ),
         Kind(
             "sv3d_u",
@@ -91,6 +96,7 @@ KINDS: dict[str, Kind] = {
             _SV3D_FIELDS,
             {**_SV3D_REFUSALS, **_ONLY_SV3D_P},
             _EULER,
+            _NO_PROMPT,
         ),
         Kind(
             "sv3d_p",
@@ -99,6 +105,7 @@ KINDS: dict[str, Kind] = {
             _SV3D_FIELDS | _CAMERA_FIELDS,
             _SV3D_REFUSALS,
             _EULER,
+            _NO_PROMPT,
         ),
     )
 }
