@@ -1,4 +1,4 @@
-"""Progress streams against a real ``videogen serve``: every event has an id, a client that
+"""Progress streams against a real ``videogen serve``: every event but a preview has an id, a client that
 reconnects with ``Last-Event-ID`` gets what it missed and then new events, a deleted job and a
 server shutdown end open streams with a final event, and open streams do not hold a shutdown."""
 
@@ -63,10 +63,15 @@ def test_every_event_has_an_id_and_a_reconnect_gets_what_it_missed(live_server) 
         live_server.client.post(f"/v1/jobs/{blocker['id']}/cancel")
         first += read_events(lines)
     assert first[-1][1] == "finished"
+    # Previews are live only: no id, so a client's Last-Event-ID stays at the last resumable event.
+    previews = [event for event in first if event[1] == "preview"]
+    assert [(event_id, data["step"]) for event_id, _, data in previews] == [(None, 5), (None, 6)]
+    first = [event for event in first if event[1] != "preview"]
     assert all(event_id for event_id, _, _ in first), first
     assert len({event_id for event_id, _, _ in first}) == len(first)
 
-    # The job is over: a reconnect from the third event is sent exactly the rest, from the buffer.
+    # The job is over: a reconnect from the third event is sent exactly the rest (previews are not
+    # replayed), from the buffer.
     again = stream(live_server, job["id"], last_event_id=first[2][0])
     assert again == first[3:]
     assert stream(live_server, job["id"], last_event_id=first[-1][0]) == []  # nothing was missed

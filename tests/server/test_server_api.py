@@ -209,6 +209,8 @@ def test_cancel_and_delete_queued_jobs(client) -> None:
         client.delete(f"/v1/jobs/{job_id}"),
         client.post(f"/v1/jobs/{job_id}/cancel"),
         client.get(f"/v1/jobs/{job_id}/events"),
+        client.get(f"/v1/jobs/{job_id}/preview"),
+        client.get("/v1/jobs/not-an-id/preview"),
         client.get("/v1/jobs/not-an-id"),
     ):
         assert response.status_code == 404 and response.json()["error"]
@@ -237,6 +239,7 @@ def test_health_metrics_and_openapi(client) -> None:
         "/v1/jobs/{job_id}",
         "/v1/jobs/{job_id}/cancel",
         "/v1/jobs/{job_id}/events",
+        "/v1/jobs/{job_id}/preview",
         "/v1/jobs/{job_id}/files/{path}",
         "/v1/models",
         "/healthz",

@@ -11,6 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
 from videogen.request import Request
+from videogen.sampling.preview import PREVIEW_MEDIA_TYPE
 from videogen.server.errors import ApiError
 from videogen.server.events import event_stream
 from videogen.server.files import CONTENT_TYPES, file_response
@@ -144,7 +145,11 @@ def delete_job(job_id: JobId, service: Service) -> Response:
             "then finished, failed or cancelled; status events carry the job. Each event has an id; "
             "reconnecting with Last-Event-ID sends the events missed since, when the server still "
             "holds them, else the job's current state. A stream also ends with `deleted` when the "
-            "job is deleted and `shutdown` when the server stops (these two carry no id).",
+            "job is deleted and `shutdown` when the server stops (these two carry no id). While it "
+            "denoises, a `preview` every few steps and at the last one: "
+            '`{"id", "video", "step", "total", "image": "data:image/jpeg;base64,..."}`, a cheap '
+            "latent-to-RGB projection; previews carry no id, are not replayed on a reconnect and "
+            "may be dropped for a slow client.",
         },
         **errors(404),
     },
@@ -173,6 +178,41 @@ async def job_events(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+@v1.get(
+    "/jobs/{job_id}/preview",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {PREVIEW_MEDIA_TYPE: {}},
+            "description": "the latest preview; the headers X-Preview-Video, X-Preview-Step and "
+            "X-Preview-Total say which video and step it shows",
+        },
+        **errors(404),
+    },
+    tags=["jobs"],
+    summary="The latest preview of a job's denoising",
+)
+def job_preview(job_id: JobId, service: Service) -> Response:
+    """A small JPEG of the latents, made every few denoising steps and at the last one (the same
+    image as the events' `preview`). Kept in memory by the server that runs the job, during the job
+    and after it until it runs again or is deleted; 404 before the first one."""
+    preview = service.preview(job_id)
+    if preview is None:
+        job = service.get(job_id)  # 404 for no such job
+        raise ApiError(
+            404,
+            f"job {job.id} has no preview yet: "
+            "this server makes one every few denoising steps while it runs the job",
+        )
+    headers = {
+        "X-Preview-Video": str(preview.video),
+        "X-Preview-Step": str(preview.step),
+        "X-Preview-Total": str(preview.total),
+        "Cache-Control": "no-store",
+    }
+    return Response(preview.image, media_type=preview.media_type, headers=headers)
 
 
 FILE_RESPONSES: dict[int | str, dict[str, Any]] = {

@@ -12,6 +12,12 @@ because a slow client fell behind) still reaches the client. A stream ends after
 status, or with a final ``deleted`` or ``shutdown`` event; final events carry no id, so a client's
 ``Last-Event-ID`` stays at the last event it really got. For the same reason a state snapshot (a
 running job's status, then its last progress) gives the id to its last event only.
+
+The worker also publishes a ``preview`` of the latents every few denoising steps (a small JPEG as a
+``data:`` URL). Previews are live only: they carry no id, are never buffered, replayed or part of a
+snapshot (a reconnect resumes from the last event with an id and gets the next preview), and are
+dropped first for a client that falls behind. The latest preview of each job is kept in memory, for
+``GET /v1/jobs/{id}/preview`` and the web UI.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from videogen.sampling.preview import PREVIEW_MEDIA_TYPE, data_url
 from videogen.server.schemas import JobOut
 from videogen.server.store import TERMINAL
 
@@ -41,6 +48,8 @@ STATUS_EVENTS = {
 FINAL_EVENTS = ("deleted", "shutdown")
 #: progress events a slow client may fall behind by before newer ones are dropped
 MAX_BACKLOG = 256
+#: events a client may fall behind by before previews (tens of kB each) are dropped
+MAX_PREVIEW_BACKLOG = 16
 #: events kept per job for clients that reconnect
 BUFFERED_EVENTS = 256
 #: jobs whose events are kept; the job that published least recently is forgotten first
@@ -66,6 +75,27 @@ def status_event(job: JobOut) -> JobEvent:
 
 def progress_event(job_id: str, progress: dict[str, Any]) -> JobEvent:
     return JobEvent("progress", "running", {"id": job_id, **progress})
+
+
+@dataclass(frozen=True)
+class ProgressPreview:
+    """A running job's latents after ``step`` of ``total`` denoising steps of its video ``video``."""
+
+    job_id: str
+    video: int
+    step: int
+    total: int
+    image: bytes
+    media_type: str = PREVIEW_MEDIA_TYPE
+
+    @property
+    def data_url(self) -> str:
+        return data_url(self.image, self.media_type)
+
+
+def preview_event(preview: ProgressPreview) -> JobEvent:
+    data = {"video": preview.video, "step": preview.step, "total": preview.total, "image": preview.data_url}
+    return JobEvent("preview", "running", {"id": preview.job_id, **data})
 
 
 def final_event(kind: str, job_id: str) -> JobEvent:
@@ -104,6 +134,8 @@ class Subscriber:
     def _put(self, seq: int | None, event: JobEvent) -> None:
         if event.type == "progress" and self.queue.qsize() >= MAX_BACKLOG:
             return
+        if event.type == "preview" and self.queue.qsize() >= MAX_PREVIEW_BACKLOG:
+            return
         self.queue.put_nowait((seq, event))
 
 
@@ -116,6 +148,7 @@ class EventBus:
         self._seq = 0
         self._buffers: OrderedDict[str, deque[Numbered]] = OrderedDict()
         self._subscribers: dict[str, set[Subscriber]] = {}
+        self._previews: OrderedDict[str, ProgressPreview] = OrderedDict()
         self._shut_down = False
         self._lock = threading.Lock()
 
@@ -161,14 +194,35 @@ class EventBus:
             for subscriber in self._subscribers.get(job_id, ()):
                 subscriber.offer(self._seq, event)
 
+    def publish_preview(self, preview: ProgressPreview) -> None:
+        """Send a preview to the job's streams (no id, not buffered) and keep it as the job's latest."""
+        event = preview_event(preview)
+        with self._lock:
+            self._previews.pop(preview.job_id, None)
+            self._previews[preview.job_id] = preview
+            while len(self._previews) > BUFFERED_JOBS:
+                self._previews.popitem(last=False)
+            for subscriber in self._subscribers.get(preview.job_id, ()):
+                subscriber.offer(None, event)
+
+    def latest_preview(self, job_id: str) -> ProgressPreview | None:
+        """The job's newest preview, while this process keeps it: during the job and after it, until
+        the job runs again or is deleted, or ``BUFFERED_JOBS`` jobs have published previews since."""
+        with self._lock:
+            return self._previews.get(job_id)
+
     def announce(self, job: JobOut) -> None:
         """Tell the job's streams that it reached its current status."""
+        if job.status == "running":  # a new attempt: the last one's preview is out of date
+            with self._lock:
+                self._previews.pop(job.id, None)
         self.publish(job.id, status_event(job))
 
     def close_job(self, job_id: str) -> None:
         """The job was deleted: end its streams with a ``deleted`` event and forget its events."""
         with self._lock:
             self._buffers.pop(job_id, None)
+            self._previews.pop(job_id, None)
             for subscriber in self._subscribers.get(job_id, ()):
                 subscriber.offer(None, final_event("deleted", job_id))
 
@@ -219,6 +273,9 @@ async def event_stream(
                 if event.type in FINAL_EVENTS:
                     yield event.encode()
                     return
+                if event.type == "preview":
+                    yield event.encode()
+                    continue
                 last_id = bus.event_id(seq) if seq is not None else last_id
                 if event.type == "progress" or event.status != status:
                     status = event.status

@@ -19,7 +19,7 @@ from videogen.sampling.seeds import pick_seed
 from videogen.server.admission import admit
 from videogen.server.database import make_engine, migrate
 from videogen.server.errors import ApiError
-from videogen.server.events import EventBus
+from videogen.server.events import EventBus, ProgressPreview
 from videogen.server.files import contained_file
 from videogen.server.metrics import Metrics
 from videogen.server.schemas import JobOut, JobPage, ModelOut, UploadOut
@@ -154,6 +154,11 @@ class JobService:
             raise ApiError(409, f"job {job_id} is {job.status}; cancel it first, then delete it")
         shutil.rmtree(self.settings.job_dir(job_id), ignore_errors=True)
         self.bus.close_job(job_id)
+
+    def preview(self, job_id: str) -> ProgressPreview | None:
+        """The job's latest latent preview, if this server ran it recently (kept in memory only, so
+        cheap enough to poll; the database is not read)."""
+        return self.bus.latest_preview(job_id)
 
     def output_file(self, job_id: str, path: str) -> Path:
         """One of the files a succeeded job recorded; nothing else in its folder (a staged

@@ -34,9 +34,9 @@ from videogen.loading import locate_weights, resolve_device, resolve_dtype
 from videogen.media.writers import remove_output
 from videogen.models_dir import resolve_with_models_dir
 from videogen.request import Request
-from videogen.sampling.progress import ProgressEvent
+from videogen.sampling.progress import ProgressEvent, WithPreviews
 from videogen.server.admission import local_request
-from videogen.server.events import EventBus, progress_event
+from videogen.server.events import EventBus, ProgressPreview, progress_event
 from videogen.server.metrics import Metrics
 from videogen.server.redact import redact_paths
 from videogen.server.schemas import FOLDER_KINDS, JobOut
@@ -146,7 +146,8 @@ class _Heartbeat:
 
 
 class _Progress:
-    """Sends every progress event to the streams and writes the latest to the store now and then."""
+    """Sends every progress event (and its preview, if any) to the streams and writes the latest
+    progress to the store now and then; previews are never stored."""
 
     def __init__(self, job_id: str, owner: str, store: JobStore, bus: EventBus) -> None:
         self.job_id, self.owner, self.store, self.bus = job_id, owner, store, bus
@@ -164,6 +165,9 @@ class _Progress:
             "eta": None if event.eta is None else round(event.eta, 3),
         }
         self.bus.publish(self.job_id, progress_event(self.job_id, progress))
+        if event.preview is not None:
+            preview = ProgressPreview(self.job_id, event.video, event.step, event.total, event.preview)
+            self.bus.publish_preview(preview)
         now = time.monotonic()
         if event.stage != self.last_stage or now - self.last_write >= PERSIST_EVERY:
             self.store.transition(self.job_id, ["running"], self.owner, progress=progress)
@@ -263,7 +267,7 @@ class Worker:
             with _Heartbeat(self.store, job.id, self.owner, self.settings.lease_seconds, flag):
                 request = local_request(Request.model_validate(job.request), self.settings, self.store)
                 request = request.model_copy(update={"out_dir": str(out_dir)})
-                progress = _Progress(job.id, self.owner, self.store, self.bus)
+                progress = WithPreviews(_Progress(job.id, self.owner, self.store, self.bus))
                 result = generate(request, progress, flag, self.engines)
         except Cancelled:
             self._stopped(job, flag, out_dir)
