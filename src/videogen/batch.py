@@ -12,9 +12,9 @@ from videogen.engines import ENGINES, EngineCache
 from videogen.errors import FieldError, UserError
 from videogen.generate import GenerationResult, generate
 from videogen.media.outputs import writable_folder
-from videogen.request import Request, resolve_request
+from videogen.request import Request
+from videogen.resolve import resolve
 from videogen.sampling.progress import CancelFlag, ProgressCallback
-from videogen.sampling.seeds import pick_seed
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff")
 
@@ -57,10 +57,10 @@ def generate_batch(
     engines: EngineCache = ENGINES,
 ) -> BatchResult:
     """Run the request once per image of its folder; image k starts at seed + k * num_videos."""
-    resolve_request(request)  # a mistake in the shared settings fails once, before any image runs
+    shared = resolve(request)  # a mistake in the shared settings fails once, before any image runs
     writable_folder("out_dir", request.out_dir)
     images = folder_images(Path(request.image))
-    seed, was_random = pick_seed(request.seed)
+    seed, was_random = shared.seed, shared.seed_was_random
     batch = BatchResult(seed=seed, seed_was_random=was_random)
     for index, image in enumerate(images):
         item = request.model_copy(update={"image": str(image), "seed": seed + index * request.num_videos})

@@ -27,7 +27,8 @@ from videogen.errors import FieldError, UserError
 from videogen.generate import library_versions
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media.images import fit_image
-from videogen.request import Request, resolve_request
+from videogen.request import Request
+from videogen.resolve import resolve
 from videogen.speedups import Speedups
 
 #: Speedups switched off (or on) one at a time against videogen's defaults, to show each one's effect.
@@ -109,9 +110,8 @@ def _request(options: BenchOptions) -> tuple[Request, ModelSpec]:
     conditioning = (
         {"image": f"{STILL}.png"} if resolve_model(options.model).family == "svd" else {"prompt": PROMPT}
     )
-    request, spec = resolve_request(
-        Request(**{"seed": 0, **conditioning, **options.fields, "model": options.model})
-    )
+    resolved = resolve(Request(**{"seed": 0, **conditioning, **options.fields, "model": options.model}))
+    request, spec = resolved.request, resolved.spec
     if spec.family == "svd" and request.decode_chunk_size is None:
         # both sides decode the same chunks, so their frames can be compared (stock: all at once)
         request = request.model_copy(update={"decode_chunk_size": min(14, request.num_frames)})
