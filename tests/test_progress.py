@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import re
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -15,6 +16,7 @@ from videogen.cli import app
 from videogen.generate import generate
 from videogen.media.latents import read_latents
 from videogen.request import Request
+from videogen.sampling import progress
 from videogen.sampling.preview import preview_jpeg
 from videogen.sampling.progress import (
     DEFAULT_PREVIEW_EVERY,
@@ -43,6 +45,27 @@ def test_steps_text_shows_the_rate_both_ways_and_the_time_left() -> None:
     assert steps_text(_step(0, 4, 1.0), 2.0) == "4/10 2.00 it/s, 0:03 left"
     assert steps_text(_step(0, 4, 1.0), 0.01) == "4/10 100.0 s/it, 10:00 left"
     assert steps_text(_step(0, 10, 1.0), 2.0) == "10/10 2.00 it/s"
+
+
+def test_the_eta_counts_only_this_videos_denoising_steps(monkeypatch) -> None:
+    """30 s of loading and a 10 s decode of the first video are no part of the step time."""
+    clock = iter(
+        [0.0, 0.0, 30.0, 31.0, 32.0, 34.0, 44.0, 46.0, 47.0]
+    )  # the Reporter's start, then each event
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    events: list[ProgressEvent] = []
+    report = Reporter(events.append, None, 2)
+    report("load")
+    report("encode")
+    for step in (1, 2, 3):  # at 31, 32 and 34 s
+        report("denoise", 0, step, 10)
+    report("decode", 0)  # at 44 s
+    for step in (1, 2):  # at 46 and 47 s
+        report("denoise", 1, step, 10)
+    etas = [event.eta for event in events if event.stage == "denoise"]
+    assert etas == [9.0, 8.0, 7 * 1.5, 9 * 2.0, 8 * 1.0]
+    assert [event.eta for event in events if event.stage != "denoise"] == [None, None, None]
+    assert ProgressEvent("denoise", 0, 1, 2, 10, 30.0).eta == 120.0  # made elsewhere: all the time
 
 
 def test_the_cli_bar_shows_the_rate_and_never_an_unknown_total(tiny_unet3d, tmp_path) -> None:

@@ -28,13 +28,17 @@ class ProgressEvent:
     elapsed: float  # seconds since the run started
     #: a JPEG of the latents after this step (sampling/preview.py), for callbacks that asked for one
     preview: bytes | None = None
+    #: mean seconds per denoising step of this video so far, as the Reporter measured it
+    step_seconds: float | None = None
 
     @property
     def eta(self) -> float | None:
-        """Seconds left in this video's denoising, from the mean step time so far."""
+        """Seconds left in this video's denoising, from the mean step time so far (without a
+        measured ``step_seconds``, from all the time elapsed)."""
         if self.stage != "denoise" or self.step == 0:
             return None
-        return self.elapsed / self.step * (self.total - self.step)
+        per_step = self.elapsed / self.step if self.step_seconds is None else self.step_seconds
+        return per_step * (self.total - self.step)
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -75,6 +79,8 @@ class Reporter:
         self.num_videos = num_videos
         self.preview_every = callback.every if isinstance(callback, WithPreviews) else None
         self.started = time.perf_counter()
+        self._previous = 0.0  # elapsed at the last event
+        self._first: tuple[int, int, float, float] | None = None  # video, step, elapsed, elapsed before
 
     def __call__(
         self, stage: str, video: int = 0, step: int = 0, total: int = 0, latents: torch.Tensor | None = None
@@ -85,10 +91,26 @@ class Reporter:
         """
         if self.callback is not None:
             elapsed = time.perf_counter() - self.started
+            per_step = self._step_seconds(stage, video, step, elapsed)
+            self._previous = elapsed
             preview = self._preview(step, total, latents)
-            self.callback(ProgressEvent(stage, video, self.num_videos, step, total, elapsed, preview))
+            event = ProgressEvent(stage, video, self.num_videos, step, total, elapsed, preview, per_step)
+            self.callback(event)
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"cancelled during {stage}")
+
+    def _step_seconds(self, stage: str, video: int, step: int, elapsed: float) -> float | None:
+        """Mean seconds per denoising step of ``video``: from its first step event on, and at that
+        first step from the event before it, so loading, encoding and earlier videos never count."""
+        if stage != "denoise" or step == 0:
+            return None
+        first = self._first
+        if first is None or first[0] != video or step <= first[1]:
+            first = self._first = (video, step, elapsed, self._previous)
+        _, first_step, first_elapsed, before = first
+        if step > first_step:
+            return (elapsed - first_elapsed) / (step - first_step)
+        return (elapsed - before) / step
 
     def _preview(self, step: int, total: int, latents: torch.Tensor | None) -> bytes | None:
         every = self.preview_every
