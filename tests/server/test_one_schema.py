@@ -83,3 +83,14 @@ def test_a_kind_takes_fewer_choices_only_where_its_family_says_so() -> None:
             assert set(allowed) < set(all_fields()[name].choices)
     with pytest.raises(FieldError, match="scheduler: 'ddim' is not allowed; svd takes only euler"):
         resolve_request(Request(model="svd", image="still.png", scheduler="ddim"))
+
+
+def test_every_property_of_every_answer_is_described(live_server) -> None:
+    schemas = live_server.client.get("/openapi.json").json()["components"]["schemas"]
+    undescribed = [
+        f"{name}.{prop}"
+        for name, schema in schemas.items()
+        for prop, body in schema.get("properties", {}).items()
+        if not body.get("description")
+    ]
+    assert undescribed == []
