@@ -9,6 +9,7 @@ cut out and centred on a transparent square whose side is the box's longer side 
 
 from __future__ import annotations
 
+import logging
 from functools import cache
 from typing import Any
 
@@ -17,6 +18,7 @@ from PIL import Image
 from videogen.errors import FieldError, UserError
 from videogen.media.images import flatten
 
+log = logging.getLogger(__name__)
 REMBG_MODEL = "u2net"
 """rembg's default model when Stability's script was written (rembg now defaults to another)."""
 REMBG_MAX_SIDE = 768
@@ -78,18 +80,24 @@ def _rembg_session() -> Any:
     """rembg's u2net session, created once: it loads (and on first use downloads) ~170 MB of weights."""
     try:
         import rembg
-    except ImportError as exc:
-        why = f"rembg is not installed ({exc}); install the sv3d extra: pip install 'videogen[sv3d]'"
+    except ImportError:
+        why = "rembg is not installed; install the sv3d extra: pip install 'videogen[sv3d]'"
         raise UserError(_unavailable(why)) from None
     try:
         return rembg.new_session(REMBG_MODEL)
     except Exception as exc:  # no network for the weights, a broken onnxruntime, a corrupt download
-        why = f"rembg could not load its {REMBG_MODEL} model weights ({type(exc).__name__}: {exc})"
+        log.warning("rembg could not load %s: %s: %s", REMBG_MODEL, type(exc).__name__, exc)
+        why = (
+            f"rembg could not load its {REMBG_MODEL} model ({REMBG_MODEL}.onnx, downloaded on first use, "
+            "so the first run needs the network; the log has rembg's own message)"
+        )
         raise UserError(_unavailable(why)) from None
 
 
 def _unavailable(why: str) -> str:
+    """The library's own words stay in the log: people are told what to do instead."""
     return (
-        f"background removal is unavailable: {why}. Pass an RGBA image whose background is "
-        "transparent, or use --no-remove-background to take the whole image as the object."
+        f"background removal is unavailable: {why}. Or pass an RGBA image whose background is "
+        "transparent, or turn remove_background off (--no-remove-background) to take the whole image "
+        "as the object."
     )
