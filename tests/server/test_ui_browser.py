@@ -179,6 +179,8 @@ def test_load_into_the_form_from_a_history_item_and_run_it_again(page: Any, serv
     page.locator("#history .thumbnail-item").first.click()
     wait_status(page, earlier["id"], "succeeded")
     assert page.inner_text("#job-seed") == "1234"
+    details = page.inner_text("#job-details")
+    assert "tiny-unet3d" in details and str(server.models_dir) not in details  # no server paths
     page.click("#load-into-form")
     page.wait_for_function("document.querySelector('#field-prompt textarea')?.value === 'a red fox'")
     assert value_of(page, "steps") == "3" and value_of(page, "seed") == "1234"

@@ -112,11 +112,18 @@ def _queue_panel(service: JobService, panel: Panel, message: gr.HTML) -> None:
             gr.HTML("<p id='queue-empty'>No job is queued or running.</p>")
         for row in rows:
             with gr.Row(equal_height=True):
-                gr.HTML(row["html"])
-                show = gr.Button("Show", size="sm", min_width=60, elem_id=f"show-{row['id']}")
+                gr.HTML(row["html"], scale=4)
+                show = gr.Button("Show", size="sm", scale=0, min_width=70, elem_id=f"show-{row['id']}")
                 show.click(lambda job_id=row["id"]: job_id, None, panel.selected)
                 if row["status"] in ACTIVE:
-                    cancel = gr.Button("Cancel", size="sm", min_width=60, elem_id=f"cancel-{row['id']}")
+                    cancel = gr.Button(
+                        "Cancel",
+                        size="sm",
+                        scale=0,
+                        min_width=70,
+                        variant="stop",
+                        elem_id=f"cancel-{row['id']}",
+                    )
                     cancel.click(lambda job_id=row["id"]: _cancel(service, job_id), None, message)
 
 

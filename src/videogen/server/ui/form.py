@@ -28,7 +28,7 @@ UPLOADS = ("image", "video")
 @dataclass
 class Form:
     model: gr.Dropdown
-    model_note: gr.Markdown
+    model_note: gr.HTML
     #: every field's control but the model picker's, by field name
     controls: dict[str, Control]
     #: each folding block of the form and the fields inside it (hidden when none of them applies)
@@ -101,7 +101,7 @@ def build_form(models: dict[str, Offered]) -> Form:
     model = gr.Dropdown(
         [(m.label, m.id) for m in models.values()], value=first.id, label="Model", elem_id=elem_id("model")
     )
-    note = gr.Markdown(first.note(), elem_id="model-note")
+    note = gr.HTML(first.note(), elem_id="model-note")
     controls: dict[str, Control] = {}
     sections: list[tuple[gr.components.Component, list[str]]] = []
     submit = error = None

@@ -59,12 +59,17 @@ def status_html(job: JobOut | None, message: str = "") -> str:
     return f"<div id='job-status' data-status='{job.status}' data-job='{job.id}'>{body}</div>"
 
 
+#: fields whose resolved value is a server path (a model folder, an upload's file): shown as submitted
+AS_SUBMITTED = ("model", "image", "video", "upscale")
+
+
 def settings_of(job: JobOut) -> dict[str, Any]:
     """The settings a job ran with: the resolved request of its first video (every default filled
     in), or the request as submitted while it has no video."""
-    if job.outputs:
-        return dict(job.outputs[0].metadata.get("request") or job.request)
-    return dict(job.request)
+    if not job.outputs:
+        return dict(job.request)
+    resolved = dict(job.outputs[0].metadata.get("request") or job.request)
+    return resolved | {name: job.request.get(name) for name in AS_SUBMITTED}
 
 
 def details_html(job: JobOut | None) -> str:

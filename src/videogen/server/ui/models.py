@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,14 +29,15 @@ class Offered:
         return self.id if self.available else f"{self.id} (weights missing)"
 
     def note(self) -> str:
-        """Markdown under the dropdown: what the model does, and how to get weights that are missing."""
-        text = f"**{KINDS[self.spec.kind].label}.** {self.spec.description}".strip()
+        """HTML under the dropdown: what the model does, and how to get weights that are missing."""
+        name = html.escape(self.id)
+        text = f"<b>{html.escape(KINDS[self.spec.kind].label)}.</b> {html.escape(self.spec.description)}"
         if not self.available:
             text += (
-                f"\n\n**The weights of {self.id} are not on this server.** Run `videogen download {self.id}` "
-                "on the server, then reload this page."
+                f"<p class='weights-missing'><b>The weights of {name} are not on this server.</b> Run "
+                f"<code>videogen download {name}</code> on the server, then reload this page.</p>"
             )
-        return text
+        return f"<div class='model-note' data-model='{name}' data-kind='{self.spec.kind}'>{text}</div>"
 
 
 def offered_models(models_dir: Path | None) -> dict[str, Offered]:
