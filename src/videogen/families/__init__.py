@@ -21,7 +21,7 @@ def _fields(names: str) -> frozenset[str]:
 
 #: Fields every model reads.
 COMMON_FIELDS = _fields(
-    "image video model revision variant num_frames height width steps seed num_videos "
+    "image model revision variant num_frames height width steps seed num_videos "
     "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
     "save_latents preset cache_interval guidance_end"
 )
@@ -72,8 +72,8 @@ KINDS: dict[str, Kind] = {
             "unet3d",
             "Text / image / video to video (ModelScope, Zeroscope)",
             _fields(
-                "prompt negative_prompt scheduler guidance strength noise_mode noise_mix pin_first_frame fit "
-                "background upscale upscale_strength"
+                "prompt negative_prompt video scheduler guidance strength noise_mode noise_mix "
+                "pin_first_frame fit background upscale upscale_strength"
             ),
             {},
         ),
