@@ -18,6 +18,7 @@ from ._sv3d import build_tiny_sv3d
 from ._svd import build_tiny_svd
 from ._tokenizer import write_tiny_clip_tokenizer
 from ._unet3d import build_tiny_unet3d
+from ._wan import build_tiny_wan_a14b, build_tiny_wan_t2v, build_tiny_wan_ti2v
 
 __all__ = [
     "TINY_BUILDERS",
@@ -33,6 +34,9 @@ TINY_BUILDERS: dict[str, Callable[[Path, int], Path]] = {
     "svd": build_tiny_svd,
     "sv3d-u": partial(build_tiny_sv3d, conditioning="u"),
     "sv3d-p": partial(build_tiny_sv3d, conditioning="p"),
+    "wan-t2v": build_tiny_wan_t2v,
+    "wan-ti2v": build_tiny_wan_ti2v,
+    "wan-a14b": build_tiny_wan_a14b,
 }
 
 
