@@ -19,6 +19,7 @@ from ._svd import build_tiny_svd
 from ._tokenizer import write_tiny_clip_tokenizer
 from ._unet3d import build_tiny_unet3d
 from ._wan import build_tiny_wan_a14b, build_tiny_wan_t2v, build_tiny_wan_ti2v
+from ._wan_i2v import build_tiny_wan_a14b_i2v, build_tiny_wan_flf2v, build_tiny_wan_i2v
 
 __all__ = [
     "TINY_BUILDERS",
@@ -37,6 +38,9 @@ TINY_BUILDERS: dict[str, Callable[[Path, int], Path]] = {
     "wan-t2v": build_tiny_wan_t2v,
     "wan-ti2v": build_tiny_wan_ti2v,
     "wan-a14b": build_tiny_wan_a14b,
+    "wan-i2v": build_tiny_wan_i2v,
+    "wan-flf2v": build_tiny_wan_flf2v,
+    "wan-a14b-i2v": build_tiny_wan_a14b_i2v,
 }
 
 

@@ -139,14 +139,20 @@ def tiny_wan22_vae() -> AutoencoderKLWan:
 
 
 def tiny_wan_transformer(
-    in_channels: int = 16, out_channels: int = 16, image_dim: int | None = None
+    in_channels: int = 16,
+    out_channels: int = 16,
+    image_dim: int | None = None,
+    pos_embed_seq_len: int | None = None,
 ) -> WanTransformer3DModel:
     """A 2-layer WanTransformer3DModel, patch (1, 2, 2); ``image_dim`` adds the Wan 2.1 I2V image
-    cross-attention (the CLIP hidden size), ``in_channels`` 36 its mask and condition channels."""
+    cross-attention (the CLIP hidden size; added key/value projections of the transformer's width, as
+    the real I2V models have), ``in_channels`` 36 its mask and condition channels, ``pos_embed_seq_len``
+    FLF2V's position embedding over the first and last image's tokens."""
+    heads, head_dim = 2, 12
     return WanTransformer3DModel(
         patch_size=(1, 2, 2),
-        num_attention_heads=2,
-        attention_head_dim=12,
+        num_attention_heads=heads,
+        attention_head_dim=head_dim,
         in_channels=in_channels,
         out_channels=out_channels,
         text_dim=UMT5_HIDDEN_SIZE,
@@ -157,6 +163,8 @@ def tiny_wan_transformer(
         qk_norm="rms_norm_across_heads",
         rope_max_seq_len=32,
         image_dim=image_dim,
+        added_kv_proj_dim=None if image_dim is None else heads * head_dim,
+        pos_embed_seq_len=pos_embed_seq_len,
     )
 
 
