@@ -1,0 +1,424 @@
+"""The Wan family: Wan 2.1 and Wan 2.2 diffusion transformers, text to video and video to video.
+
+The denoising loop is ours; diffusers supplies WanTransformer3DModel, AutoencoderKLWan and the
+flow-matching schedulers, transformers the UMT5 text encoder. With the same seed it reproduces
+diffusers' WanPipeline (Wan 2.1, Wan 2.2 TI2V-5B text to video with ``expand_timesteps``, Wan 2.2
+A14B's two experts) and WanVideoToVideoPipeline.
+
+A folder's variant is read from model_index.json as the real repos write it: ``boundary_ratio``
+(A14B: ``transformer`` runs the timesteps at or above boundary_ratio * num_train_timesteps,
+``transformer_2`` the rest, each with its own guidance) and ``expand_timesteps`` (TI2V-5B: the
+transformer gets one timestep per token). Latents live in the VAE's normalised space,
+(latent - latents_mean) / latents_std, in float32; the transformer sees them cast to its dtype.
+
+Image conditioning plugs into the loop through ``Conditioning``: channels concatenated after the
+latents (Wan 2.1 I2V's mask and condition latents), image embeddings for the transformer's image
+cross-attention, and latents held clean under a mask whose tokens run at timestep 0 (TI2V's first
+frame).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from diffusers import (
+    AutoencoderKLWan,
+    FlowMatchEulerDiscreteScheduler,
+    UniPCMultistepScheduler,
+    WanTransformer3DModel,
+)
+from diffusers.schedulers.scheduling_utils import SchedulerMixin
+from transformers import AutoTokenizer, PreTrainedTokenizerBase, UMT5EncoderModel
+
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.request import Request
+from videogen.sampling.noisy_seeding import start_timesteps
+from videogen.sampling.progress import Reporter
+from videogen.sampling.seeds import cpu_generator, cpu_randn
+from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
+
+#: tokens of the prompt the text encoder reads; the rest are cut, shorter prompts padded (diffusers' default)
+MAX_SEQUENCE_LENGTH = 512
+WAN_SCHEDULERS = ("unipc", "euler")
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What the transformer gets besides the noisy latents and the prompt; empty for text to video.
+
+    - ``extra_channels`` (1, c, F', h, w): concatenated after the latents on the channel axis at every
+      step (Wan 2.1 I2V / Wan 2.2 I2V-A14B: the frame mask and the condition latents).
+    - ``image_embeds`` (n, tokens, dim): the transformer's ``encoder_hidden_states_image`` (Wan 2.1 I2V's
+      CLIP embeddings), the same for the conditional and unconditional calls.
+    - ``keep`` (1, 1 or z, F', h, w) and ``clean`` (1, z, F', h, w): where ``keep`` is 0 the latents are
+      ``clean`` in what the transformer sees and in the result, and (with ``expand_timesteps``) those
+      tokens run at timestep 0 (Wan 2.2 TI2V-5B: the first frame's latent). Both or neither.
+    """
+
+    extra_channels: torch.Tensor | None = None
+    image_embeds: torch.Tensor | None = None
+    keep: torch.Tensor | None = None
+    clean: torch.Tensor | None = None
+
+    def held(self, latents: torch.Tensor) -> torch.Tensor:
+        """``latents`` with the held parts replaced by ``clean`` (unchanged without a mask)."""
+        if self.keep is None or self.clean is None:
+            return latents
+        return (1 - self.keep) * self.clean + self.keep * latents
+
+    def model_input(self, latents: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+        """What the transformer denoises this step: the held latents, then any extra channels."""
+        held = self.held(latents)
+        if self.extra_channels is not None:
+            held = torch.cat([held, self.extra_channels.to(held)], dim=1)
+        return held.to(dtype)
+
+    def token_timesteps(self, t: torch.Tensor, latents: torch.Tensor, patch: tuple[int, ...]) -> torch.Tensor:
+        """One timestep per transformer token (1, tokens): ``t``, or 0 where the latents are held.
+
+        Tokens run frame by frame, row by row; each covers a ``patch`` (frames, h, w) of latents.
+        """
+        grid = self.keep[0, 0] if self.keep is not None else latents.new_ones(latents.shape[2:])
+        return (grid[:: patch[0], :: patch[1], :: patch[2]] * t).flatten()[None]
+
+
+@dataclass(frozen=True)
+class Expert:
+    """The transformer that denoises a range of timesteps, with its guidance scale."""
+
+    name: str  # "transformer" or "transformer_2", as in the folder
+    model: WanTransformer3DModel
+    guidance: float
+
+
+class WanEngine:
+    """Loaded Wan components on one device, ready to generate many videos."""
+
+    family = "wan"
+
+    def __init__(
+        self,
+        tokenizer: PreTrainedTokenizerBase,
+        text_encoder: UMT5EncoderModel,
+        transformer: WanTransformer3DModel,
+        transformer_2: WanTransformer3DModel | None,
+        vae: AutoencoderKLWan,
+        scheduler_config: dict,
+        pipeline_config: dict,
+        device: torch.device,
+        speedups: Speedups,
+    ) -> None:
+        self.tokenizer = tokenizer
+        self.text_encoder = text_encoder
+        self.transformer = transformer
+        self.transformer_2 = transformer_2
+        self.vae = vae
+        self.scheduler_config = scheduler_config
+        self.boundary_ratio: float | None = pipeline_config.get("boundary_ratio")
+        self.expand_timesteps = bool(pipeline_config.get("expand_timesteps", False))
+        if (self.boundary_ratio is None) != (transformer_2 is None):
+            raise ValueError(
+                f"boundary_ratio: {self.boundary_ratio} with{'out' if transformer_2 is None else ''} "
+                "transformer_2; a two-expert model needs both, a one-expert model neither"
+            )
+        self.device = device
+        self.dtype = transformer.dtype
+        self.speedups = speedups
+        modules = [text_encoder, transformer, *([transformer_2] if transformer_2 else []), vae]
+        self.applied = prepare_modules(modules, transformer, device, speedups)
+
+    @classmethod
+    def load(
+        cls,
+        folder: Path,
+        device: torch.device,
+        dtype: torch.dtype,
+        variant: str | None,
+        speedups: Speedups = DEFAULT_SPEEDUPS,
+    ) -> WanEngine:
+        """Load every component of a WanPipeline-layout folder to run on ``device`` in ``dtype``."""
+        folder = Path(folder)
+        common = {"torch_dtype": dtype, "variant": variant}
+        pipeline_config = json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        tokenizer = AutoTokenizer.from_pretrained(folder, subfolder="tokenizer")
+        text_encoder = UMT5EncoderModel.from_pretrained(folder, subfolder="text_encoder", **common)
+        transformer = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer", **common)
+        transformer_2 = None
+        if _lists_component(pipeline_config, "transformer_2"):
+            transformer_2 = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer_2", **common)
+        vae = AutoencoderKLWan.from_pretrained(folder, subfolder="vae", **common)
+        scheduler_config = dict(UniPCMultistepScheduler.load_config(folder, subfolder="scheduler"))
+        return cls(
+            tokenizer,
+            text_encoder,
+            transformer,
+            transformer_2,
+            vae,
+            scheduler_config,
+            pipeline_config,
+            device,
+            speedups,
+        )
+
+    def generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None
+    ) -> list[GeneratedVideo]:
+        """Generate one video per seed for a resolved request: from noise, or from ``inputs.video``."""
+        with self.speedups.running():
+            return self._generate(request, seeds, report, inputs or Inputs())
+
+    def _generate(
+        self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs
+    ) -> list[GeneratedVideo]:
+        report("encode")
+        started = time.perf_counter()
+        prompt = self.encode_prompt(request.prompt or "")
+        negative = self.encode_prompt(request.negative_prompt or "") if self.guided(request) else None
+        clip = self.encode_video(inputs.video) if inputs.video is not None else None
+        encode_seconds = time.perf_counter() - started
+        videos = []
+        for index, seed in enumerate(seeds):
+            start = time.perf_counter()
+            generator = cpu_generator(seed)
+            scheduler = self.scheduler(request)
+            scheduler.set_timesteps(request.steps, device=self.device)
+            if clip is None:
+                latents, timesteps = self.noise_latents(request, generator), scheduler.timesteps
+                scheduler.set_begin_index(0)
+            else:
+                latents, timesteps = self.noised_clip(clip, request, scheduler, generator)
+            on_step = partial(report, "denoise", index)
+            latents, counts = self.denoise(
+                latents, timesteps, scheduler, prompt, negative, request, on_step, Conditioning()
+            )
+            denoised = time.perf_counter()
+            report("decode", index)
+            frames = self.decode(latents)
+            timings = {
+                "encode_s": encode_seconds,
+                "denoise_s": denoised - start,
+                "decode_s": time.perf_counter() - denoised,
+            }
+            record = {
+                "scheduler": request.scheduler,
+                "flow_shift": self.flow_shift(request),
+                "denoising_steps": len(timesteps),
+                "guided_steps": sum(counts[e.name] for e in self.experts(request) if e.guidance > 1.0),
+                "expert_steps": counts,
+                "decode_chunk_size": frames.shape[0],
+                "speedups": self.applied,
+            }
+            kept = {"latents": latents.cpu()} if request.save_latents else None
+            videos.append(
+                GeneratedVideo(frames=frames, seed=seed, timings=timings, record=record, latents=kept)
+            )
+        return videos
+
+    def guided(self, request: Request) -> bool:
+        """Whether any step runs classifier-free guidance (a scale above 1 for some expert)."""
+        return any(expert.guidance > 1.0 for expert in self.experts(request))
+
+    def experts(self, request: Request) -> list[Expert]:
+        """The transformers in the order they run: one, or A14B's high-noise then low-noise expert."""
+        first = Expert("transformer", self.transformer, request.guidance)
+        if self.transformer_2 is None:
+            return [first]
+        second = request.guidance if request.guidance_2 is None else request.guidance_2
+        return [first, Expert("transformer_2", self.transformer_2, second)]
+
+    def expert_at(self, t: torch.Tensor, scheduler: SchedulerMixin, experts: list[Expert]) -> Expert:
+        """A14B: the high-noise expert for t >= boundary_ratio * num_train_timesteps, else the other."""
+        if self.boundary_ratio is None:
+            return experts[0]
+        boundary = self.boundary_ratio * scheduler.config.num_train_timesteps
+        return experts[0] if t >= boundary else experts[1]
+
+    def flow_shift(self, request: Request) -> float:
+        """The request's flow shift, or the folder's scheduler's when the request leaves it out."""
+        if request.flow_shift is not None:
+            return request.flow_shift
+        return float(self.scheduler_config.get("flow_shift", 1.0))
+
+    def scheduler(self, request: Request) -> SchedulerMixin:
+        """A fresh flow-matching scheduler: "unipc" (the folder's config) or "euler", with flow_shift."""
+        shift = self.flow_shift(request)
+        if request.scheduler == "unipc":
+            return UniPCMultistepScheduler.from_config(self.scheduler_config, flow_shift=shift)
+        if request.scheduler == "euler":
+            steps = self.scheduler_config.get("num_train_timesteps", 1000)
+            return FlowMatchEulerDiscreteScheduler(num_train_timesteps=steps, shift=shift)
+        raise ValueError(f"scheduler: {request.scheduler!r}; Wan models take {' or '.join(WAN_SCHEDULERS)}")
+
+    def encode_prompt(self, text: str) -> torch.Tensor:
+        """UMT5 embeddings (1, MAX_SEQUENCE_LENGTH, dim) of one prompt, in the transformer's dtype.
+
+        The text is cleaned as diffusers cleans it (HTML entities, whitespace; ftfy when installed);
+        positions after the prompt's own tokens (and its end token) are zeros, not the encoder's
+        output for padding, as the Wan models were trained.
+        """
+        tokens = self.tokenizer(
+            [clean_prompt(text)],
+            padding="max_length",
+            max_length=MAX_SEQUENCE_LENGTH,
+            truncation=True,
+            add_special_tokens=True,
+            return_attention_mask=True,
+            return_tensors="pt",
+        )
+        ids, mask = tokens.input_ids.to(self.device), tokens.attention_mask.to(self.device)
+        hidden = self.text_encoder(ids, mask).last_hidden_state
+        valid = int(mask.gt(0).sum())
+        embeds = torch.zeros_like(hidden)
+        embeds[:, :valid] = hidden[:, :valid]
+        return embeds.to(self.dtype)
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
+        """(1, z, latent frames, h, w) of a video of ``num_frames`` frames of ``height`` x ``width``."""
+        config = self.vae.config
+        spatial, temporal = config.scale_factor_spatial, config.scale_factor_temporal
+        return (1, config.z_dim, (num_frames - 1) // temporal + 1, height // spatial, width // spatial)
+
+    def noise_latents(self, request: Request, generator: torch.Generator) -> torch.Tensor:
+        """Pure-noise starting latents for text to video, float32."""
+        shape = self.latent_shape(request.num_frames, request.height, request.width)
+        return cpu_randn(shape, generator, self.device, torch.float32)
+
+    def noised_clip(
+        self, clip: torch.Tensor, request: Request, scheduler: SchedulerMixin, generator: torch.Generator
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Video to video: the clip's latents noised to the step ``strength`` selects, and the steps left.
+
+        As WanVideoToVideoPipeline: the clip is encoded once (the posterior's mode, no random draw),
+        then one noise tensor is drawn per video and mixed in by the scheduler.
+        """
+        timesteps = start_timesteps(scheduler, request.steps, request.strength)
+        noise = cpu_randn(tuple(clip.shape), generator, self.device, torch.float32)
+        if not len(timesteps):
+            return clip, timesteps
+        start = timesteps[:1]
+        if isinstance(scheduler, FlowMatchEulerDiscreteScheduler):
+            return scheduler.scale_noise(clip, start, noise), timesteps
+        return scheduler.add_noise(clip, noise, start), timesteps
+
+    def encode_video(self, video: np.ndarray) -> torch.Tensor:
+        """Normalised float32 latents (1, z, F', h, w) of uint8 RGB frames (F, H, W, 3)."""
+        pixels = torch.from_numpy(np.asarray(video)).permute(3, 0, 1, 2)[None].float() / 255 * 2 - 1
+        encoded = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist.mode()
+        return self.normalised(encoded.float())
+
+    def normalised(self, latents: torch.Tensor) -> torch.Tensor:
+        """VAE latents -> the space the transformer works in: (latents - mean) / std, per channel."""
+        mean, std = self._latent_statistics(latents)
+        return (latents - mean) * (1.0 / std)
+
+    def denormalised(self, latents: torch.Tensor) -> torch.Tensor:
+        """The inverse of ``normalised``: what the VAE decodes."""
+        mean, std = self._latent_statistics(latents)
+        return latents / (1.0 / std) + mean
+
+    def _latent_statistics(self, latents: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        config = self.vae.config
+        mean = torch.tensor(config.latents_mean).view(1, config.z_dim, 1, 1, 1)
+        std = torch.tensor(config.latents_std).view(1, config.z_dim, 1, 1, 1)
+        return mean.to(latents), std.to(latents)
+
+    def denoise(
+        self,
+        latents: torch.Tensor,
+        timesteps: torch.Tensor,
+        scheduler: SchedulerMixin,
+        prompt: torch.Tensor,
+        negative: torch.Tensor | None,
+        request: Request,
+        on_step: Callable[[int, int, torch.Tensor], None],
+        conditioning: Conditioning,
+    ) -> tuple[torch.Tensor, dict[str, int]]:
+        """Run the sampler over ``timesteps``; return the final latents (1, z, F', h, w), float32, with
+        any held parts restored, and how many steps each expert ran.
+
+        Each step calls the expert for its timestep once with the prompt and, when that expert's
+        guidance is above 1, once with the negative prompt (separate calls, each in its own cache
+        context, as diffusers makes them), and mixes them: uncond + guidance * (cond - uncond).
+        """
+        experts = self.experts(request)
+        counts = {expert.name: 0 for expert in experts}
+        for i, t in enumerate(timesteps):
+            expert = self.expert_at(t, scheduler, experts)
+            counts[expert.name] += 1
+            model_input = conditioning.model_input(latents, expert.model.dtype)
+            if self.expand_timesteps:
+                timestep = conditioning.token_timesteps(t, latents, expert.model.config.patch_size)
+            else:
+                timestep = t.expand(latents.shape[0])
+            call = partial(self.predict, expert.model, model_input, timestep, conditioning.image_embeds)
+            velocity = call(prompt, "cond")
+            if expert.guidance > 1.0 and negative is not None:
+                uncond = call(negative, "uncond")
+                velocity = uncond + expert.guidance * (velocity - uncond)
+            latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
+            on_step(i + 1, len(timesteps), latents)
+        return conditioning.held(latents), counts
+
+    @staticmethod
+    def predict(
+        model: WanTransformer3DModel,
+        model_input: torch.Tensor,
+        timestep: torch.Tensor,
+        image_embeds: torch.Tensor | None,
+        context: torch.Tensor,
+        branch: str,
+    ) -> torch.Tensor:
+        """One transformer call, in the cache context ``branch`` ("cond" or "uncond") that diffusers'
+        cache hooks (First Block Cache, MagCache, TaylorSeer) keep their state under."""
+        with model.cache_context(branch):
+            return model(
+                hidden_states=model_input,
+                timestep=timestep,
+                encoder_hidden_states=context,
+                encoder_hidden_states_image=image_embeds,
+                return_dict=False,
+            )[0]
+
+    def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]:
+        """Decode latents kept by ``save_latents``: frames (F, H, W, 3) and the frames decoded at once.
+
+        The Wan VAE is causal in time and decodes a clip latent frame by latent frame with its own
+        feature cache, so it always takes the whole clip: ``chunk`` is not used.
+        """
+        frames = self.decode(saved["latents"])
+        return frames, frames.shape[0]
+
+    def decode(self, latents: torch.Tensor) -> np.ndarray:
+        """VAE-decode normalised latents (1, z, F', h, w) to float frames (F, H, W, 3) in [0, 1]."""
+        latents = self.denormalised(latents.to(self.device, self.vae.dtype))
+        video = self.vae.decode(latents, return_dict=False)[0]
+        video = (video.float() / 2 + 0.5).clamp(0, 1)
+        return video[0].permute(1, 2, 3, 0).cpu().numpy()
+
+
+def clean_prompt(text: str) -> str:
+    """The prompt as diffusers' Wan pipelines feed it to the tokenizer: mojibake fixed when ftfy is
+    installed, HTML entities unescaped (twice), runs of whitespace made one space, ends stripped."""
+    try:
+        import ftfy
+    except ImportError:
+        pass
+    else:
+        text = ftfy.fix_text(text)
+    text = html.unescape(html.unescape(text)).strip()
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _lists_component(pipeline_config: dict, name: str) -> bool:
+    """Whether model_index.json names a class for ``name`` (TI2V lists transformer_2 as [null, null])."""
+    entry = pipeline_config.get(name)
+    return isinstance(entry, list) and entry[-1] is not None
