@@ -13,9 +13,9 @@ from transformers import CLIPImageProcessor
 
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
-    FirstFrame,
     clip_pixels,
     condition_clip,
+    first_frame_hold,
     frame_mask,
 )
 
@@ -64,21 +64,15 @@ def test_condition_clip_refuses_a_last_image_of_another_size() -> None:
         condition_clip(picture(16, 8, 1), picture(8, 8, 2), 9)
 
 
-def test_first_frame_tokens_run_at_timestep_zero_and_the_rest_at_t() -> None:
-    t = torch.tensor(750)
-    steps = FirstFrame.token_timesteps(t, (2, 48, 3, 4, 6), (1, 2, 2))
-    per_frame = 2 * 3
-    assert steps.shape == (2, 3 * per_frame)
-    assert not steps[:, :per_frame].any()
-    assert (steps[:, per_frame:] == 750).all()
+def test_first_frame_hold_keeps_only_the_first_latent_frame() -> None:
+    def encode(pixels: torch.Tensor) -> torch.Tensor:
+        assert pixels.shape == (1, 3, 1, 8, 16)  # the image alone, as a one-frame clip
+        return torch.full((1, 48, 1, 1, 2), 7.0)
 
-
-def test_first_frame_replaces_only_the_first_latent_frame() -> None:
-    latent = torch.full((1, 2, 1, 2, 2), 7.0)
-    latents = torch.randn(1, 2, 3, 2, 2)
-    applied = FirstFrame(latent).applied(latents)
-    assert (applied[:, :, 0] == 7).all()
-    assert torch.equal(applied[:, :, 1:], latents[:, :, 1:])
+    keep, clean = first_frame_hold(encode, picture(16, 8, 1), (1, 48, 3, 1, 2))
+    assert keep.shape == (1, 1, 3, 1, 2)
+    assert not keep[:, :, 0].any() and keep[:, :, 1:].all()
+    assert (clean == 7).all()
 
 
 @pytest.mark.parametrize(("size", "crop"), [({"shortest_edge": 40}, 36), ({"height": 30, "width": 50}, 24)])

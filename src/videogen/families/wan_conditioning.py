@@ -7,24 +7,28 @@
   ``condition_channels``).
 - Wan 2.2 I2V-A14B: the same extra channels, no image embeddings (its transformers have no image_dim).
 - Wan 2.2 TI2V-5B (``expand_timesteps``): the first frame's latent replaces the latents' first frame
-  at every step, and its tokens run at timestep 0 while the others run at t (``FirstFrame``).
+  at every step, and its tokens run at timestep 0 while the others run at t (``first_frame_hold``).
 
-All latents here are normalised as the transformer sees them: (latent - latents_mean) / latents_std.
+The engine (``wan.WanEngine.image_conditioning``) encodes with its VAE (an ``Encoder``) and puts these
+into its ``Conditioning``. Latents are normalised as the transformer sees them.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKLWan
 from PIL import Image
 from transformers import CLIPVisionModel
 
 from videogen.families.svd_conditioning import image_to_tensor
+
+#: pixels (1, 3, F, H, W) in [-1, 1] -> their VAE latents (the posterior's mode), normalised, float32
+Encoder = Callable[[torch.Tensor], torch.Tensor]
 
 
 @dataclass(frozen=True)
@@ -159,55 +163,25 @@ def condition_clip(first: Image.Image, last: Image.Image | None, num_frames: int
     return torch.cat(parts, dim=2)
 
 
-@torch.no_grad()
-def encoded_latents(vae: AutoencoderKLWan, pixels: torch.Tensor) -> torch.Tensor:
-    """The VAE's latent mode of (1, 3, F, H, W) ``pixels``, normalised: float32 (1, z, F', h, w)."""
-    encoded = vae.encode(pixels.to(device=vae.device, dtype=vae.dtype)).latent_dist.mode().float()
-    mean = torch.tensor(vae.config.latents_mean, device=encoded.device).view(1, -1, 1, 1, 1)
-    std = torch.tensor(vae.config.latents_std, device=encoded.device).view(1, -1, 1, 1, 1)
-    return (encoded - mean) / std
-
-
 def condition_channels(
-    vae: AutoencoderKLWan, first: Image.Image, last: Image.Image | None, num_frames: int
+    encode: Encoder, first: Image.Image, last: Image.Image | None, num_frames: int
 ) -> torch.Tensor:
     """The channels Wan I2V models take after the latents: [mask, condition latents], (1, 4 + z, F', h, w)."""
-    latents = encoded_latents(vae, condition_clip(first, last, num_frames))
+    latents = encode(condition_clip(first, last, num_frames))
     mask = frame_mask(num_frames, latents.shape[-2], latents.shape[-1], last is not None)
-    return torch.cat([mask.to(latents.device), latents], dim=1)
+    return torch.cat([mask.to(latents), latents], dim=1)
 
 
-@dataclass(frozen=True)
-class FirstFrame:
-    """Wan 2.2 TI2V-5B image to video: the image's latent held fixed as the first latent frame.
+def first_frame_hold(
+    encode: Encoder, image: Image.Image, latent_shape: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Wan 2.2 TI2V-5B image to video: (keep, clean) holding the first latent frame at the image's latent.
 
-    ``latent`` is (1, z, 1, h, w), normalised. The first latent frame of what the transformer sees is
-    this latent at every step, and its tokens get timestep 0 (``token_timesteps``); the scheduler
-    steps every frame, and the first is replaced again before the next call and before decoding.
+    ``keep`` (1, 1, F', h, w) is 0 on the first latent frame and 1 elsewhere; ``clean`` (1, z, 1, h, w) is
+    the image encoded alone, a one-frame clip. Where ``keep`` is 0 the transformer sees ``clean`` and
+    its tokens run at timestep 0; the result keeps ``clean`` there too.
     """
-
-    latent: torch.Tensor
-
-    def applied(self, latents: torch.Tensor) -> torch.Tensor:
-        """``latents`` (b, z, F', h, w) with the first frame replaced by the image latent."""
-        rest = latents[:, :, 1:]
-        return torch.cat([self.latent.to(rest).expand(latents.shape[0], -1, -1, -1, -1), rest], dim=2)
-
-    @staticmethod
-    def token_timesteps(
-        t: torch.Tensor, latent_shape: tuple[int, ...], patch: tuple[int, int, int]
-    ) -> torch.Tensor:
-        """Per-token timesteps (batch, tokens): 0 for the first latent frame's tokens, ``t`` for the rest.
-
-        Tokens are ordered frame by frame, each (h / patch h) x (w / patch w) of them.
-        """
-        batch, _, frames, height, width = latent_shape
-        per_frame = (height // patch[1]) * (width // patch[2])
-        later = (torch.arange(frames // patch[0], device=t.device) > 0).float()
-        frame_t = later * t
-        return frame_t.repeat_interleave(per_frame)[None].expand(batch, -1)
-
-
-def first_frame(vae: AutoencoderKLWan, image: Image.Image) -> FirstFrame:
-    """The TI2V image latent: the image encoded alone (a one-frame clip)."""
-    return FirstFrame(encoded_latents(vae, image_to_tensor(image).unsqueeze(2)))
+    clean = encode(image_to_tensor(image).unsqueeze(2))
+    keep = torch.ones((1, 1, *latent_shape[2:]), device=clean.device)
+    keep[:, :, 0] = 0
+    return keep, clean
