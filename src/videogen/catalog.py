@@ -36,6 +36,9 @@ class Defaults:
     watermark: bool = False
     # SV3D
     image_frame_ratio: float | None = None
+    # flow-matching models (Wan): the schedule's shift, and the low-noise expert's guidance (A14B)
+    flow_shift: float | None = None
+    guidance_2: float | None = None
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,10 @@ class Limits:
     sizes: tuple[tuple[int, int], ...] = ()
     #: exact frame count the model takes, when it takes only one
     frames: int | None = None
+    #: frame counts are ``frame_step * k + 1`` (the VAE compresses time in groups of frame_step)
+    frame_step: int = 1
+    #: height and width are multiples of this (the VAE's downscale times the patch size)
+    size_multiple: int = 8
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,9 @@ class ModelSpec:
     orbit: bool = False
     #: an orbit model that takes camera angles (SV3D_p)
     camera: bool = False
+    #: the kind of model (``videogen.families.KINDS``), for families whose models read different
+    #: fields and whose kind no other attribute tells (Wan)
+    kind_name: str | None = None
     #: the full-size architecture in ``videogen.architectures`` (for random-weight benchmarks)
     architecture: str | None = None
     license: str = ""
@@ -82,7 +92,10 @@ class ModelSpec:
 
     @property
     def kind(self) -> str:
-        """What decides the fields a model reads: unet3d, svd, sv3d_u (orbit) or sv3d_p (orbit + camera)."""
+        """What decides the fields a model reads: unet3d, svd, sv3d_u (orbit) or sv3d_p (orbit + camera),
+        or one of the Wan kinds."""
+        if self.kind_name is not None:
+            return self.kind_name
         if self.family != "svd":
             return self.family
         if not self.orbit:
@@ -92,12 +105,19 @@ class ModelSpec:
     @property
     def components(self) -> tuple[str, ...]:
         """Subfolders the family's loader reads."""
-        return FAMILY_COMPONENTS[self.family]
+        return FAMILY_COMPONENTS[self.family] + KIND_COMPONENTS.get(self.kind, ())
 
 
 FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
     "unet3d": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
     "svd": ("unet", "vae", "image_encoder", "feature_extractor", "scheduler"),
+    "wan": ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+}
+#: components some kinds of model have besides their family's
+KIND_COMPONENTS: dict[str, tuple[str, ...]] = {
+    "wan_a14b": ("transformer_2",),
+    "wan_a14b_i2v": ("transformer_2",),
+    "wan_i2v": ("image_encoder", "image_processor"),
 }
 
 UNET3D_TASKS = ("t2v", "i2v", "v2v")
@@ -192,6 +212,64 @@ SVD_MODELS = (
 )
 _MODELSCOPE = Defaults(num_frames=16, height=256, width=256, steps=50, guidance=9.0, fps=8.0)
 
+# Wan's own sampling settings (its generate.py and the model cards): UniPC with flow sigmas, shift 3
+# at 480p and 5 at 720p (16 for first-last-frame), 50 steps (40 for 2.1 I2V and the A14B experts).
+_WAN_480 = Defaults(
+    num_frames=81, height=480, width=832, steps=50, guidance=5.0, fps=16.0, scheduler="unipc", flow_shift=3.0
+)
+_WAN_720 = replace(_WAN_480, height=720, width=1280, flow_shift=5.0)
+_WAN_LIMITS = Limits(max_frames=161, frame_step=4, size_multiple=16)
+_WAN_LICENSE = "apache-2.0"
+WAN_TASKS = {
+    "wan_t2v": ("t2v", "v2v"),
+    "wan_ti2v": ("t2v", "i2v"),
+    "wan_a14b": ("t2v",),
+    "wan_i2v": ("i2v",),
+    "wan_a14b_i2v": ("i2v",),
+}
+
+
+def _wan(
+    model_id: str, kind: str, repo: str, defaults: Defaults, vram_gb: float, about: str, **more
+) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        family="wan",
+        kind_name=kind,
+        tasks=WAN_TASKS[kind],
+        defaults=defaults,
+        limits=more.pop("limits", _WAN_LIMITS),
+        repo_id=f"Wan-AI/{repo}",
+        license=_WAN_LICENSE,
+        vram_gb=vram_gb,
+        description=about,
+        **more,
+    )
+
+
+WAN_MODELS = (
+    _wan("wan2.1-t2v-1.3b", "wan_t2v", "Wan2.1-T2V-1.3B-Diffusers", replace(_WAN_480, strength=0.8), 8.2,
+         "Wan 2.1 text to video 1.3B (480x832, 81 frames)"),
+    _wan("wan2.1-t2v-14b", "wan_t2v", "Wan2.1-T2V-14B-Diffusers", replace(_WAN_720, strength=0.8), 40.0,
+         "Wan 2.1 text to video 14B (720x1280 or 480x832)"),
+    _wan("wan2.1-i2v-14b-480p", "wan_i2v", "Wan2.1-I2V-14B-480P-Diffusers", replace(_WAN_480, steps=40), 40.0,
+         "Wan 2.1 image to video 14B at 480x832"),
+    _wan("wan2.1-i2v-14b-720p", "wan_i2v", "Wan2.1-I2V-14B-720P-Diffusers", replace(_WAN_720, steps=40), 40.0,
+         "Wan 2.1 image to video 14B at 720x1280"),
+    _wan("wan2.1-flf2v-14b", "wan_i2v", "Wan2.1-FLF2V-14B-720P-diffusers", replace(_WAN_720, flow_shift=16.0),
+         40.0, "Wan 2.1 first and last frame to video 14B at 720x1280"),
+    _wan("wan2.2-ti2v-5b", "wan_ti2v", "Wan2.2-TI2V-5B-Diffusers",
+         replace(_WAN_720, num_frames=121, height=704, fps=24.0), 24.0,
+         "Wan 2.2 text or image to video 5B (704x1280, 121 frames at 24 fps)",
+         limits=replace(_WAN_LIMITS, max_frames=241, size_multiple=32)),
+    _wan("wan2.2-t2v-a14b", "wan_a14b", "Wan2.2-T2V-A14B-Diffusers",
+         replace(_WAN_720, steps=40, guidance=4.0, guidance_2=3.0, flow_shift=12.0), 80.0,
+         "Wan 2.2 text to video, two 14B experts (720x1280)"),
+    _wan("wan2.2-i2v-a14b", "wan_a14b_i2v", "Wan2.2-I2V-A14B-Diffusers",
+         replace(_WAN_720, steps=40, guidance=3.5, guidance_2=3.5), 80.0,
+         "Wan 2.2 image to video, two 14B experts (720x1280)"),
+)  # fmt: skip
+
 CATALOG: dict[str, ModelSpec] = {
     spec.id: spec
     for spec in (
@@ -229,6 +307,7 @@ CATALOG: dict[str, ModelSpec] = {
             description="Zeroscope v2 XL at 1024x576, meant as an upscaler of 576w results",
         ),
         *SVD_MODELS,
+        *WAN_MODELS,
     )
 }
 
@@ -257,8 +336,9 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
     if not index_file.is_file():
         raise UserError(f"model: {str(path)!r} is a folder but has no model_index.json (diffusers layout)")
     try:
-        class_name = json.loads(index_file.read_text())["_class_name"]
-    except (json.JSONDecodeError, KeyError) as exc:
+        index = json.loads(index_file.read_text())
+        class_name = index["_class_name"]
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise UserError(f"model: {index_file} is not a valid model_index.json ({exc})") from exc
     family = PIPELINE_FAMILIES.get(class_name)
     if family is None:
@@ -266,6 +346,8 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
             f"model: {str(path)!r} holds a {class_name}, which videogen cannot run; "
             f"supported: {', '.join(PIPELINE_FAMILIES)}"
         )
+    if family == "wan":
+        return _local_wan(path, index)
     unet = _read_json(path / "unet" / "config.json")
     side = _default_side(path, unet)
     orbit = camera = False
@@ -286,6 +368,30 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
         orbit=orbit,
         camera=camera,
         description=f"local {class_name}",
+    )
+
+
+def _local_wan(path: Path, index: dict) -> ModelSpec:
+    """A local Wan folder: its kind from the pipeline's components and settings in model_index.json."""
+    has = {name for name, value in index.items() if isinstance(value, list) and value[0] is not None}
+    experts = "transformer_2" in has and index.get("boundary_ratio") is not None
+    if index["_class_name"] == "WanImageToVideoPipeline":
+        kind = "wan_a14b_i2v" if experts else "wan_i2v"
+    elif index.get("expand_timesteps"):
+        kind = "wan_ti2v"
+    else:
+        kind = "wan_a14b" if experts else "wan_t2v"
+    limits = replace(_WAN_LIMITS, size_multiple=32) if kind == "wan_ti2v" else _WAN_LIMITS
+    defaults = replace(_WAN_480, strength=0.8, guidance_2=_WAN_480.guidance if experts else None)
+    return ModelSpec(
+        id=path.name,
+        family="wan",
+        kind_name=kind,
+        tasks=WAN_TASKS[kind],
+        defaults=defaults,
+        limits=limits,
+        local_dir=path.resolve(),
+        description=f"local {index['_class_name']} ({kind})",
     )
 
 

@@ -47,6 +47,10 @@ def load_engine(
         from videogen.families.svd import SVDEngine
 
         return SVDEngine.load(folder, device, dtype, variant, speedups)
+    elif family == "wan":
+        from videogen.families.wan import WanEngine
+
+        return WanEngine.load(folder, device, dtype, variant, speedups)
     raise ValueError(f"unknown model family {family!r}")
 
 

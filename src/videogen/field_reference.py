@@ -10,8 +10,18 @@ from videogen.families import KINDS
 from videogen.fields import FieldInfo, all_fields, grouped
 from videogen.request import GROUPS
 
-#: short column names for the kinds of model
-KIND_COLUMNS = {"unet3d": "T2V", "svd": "SVD", "sv3d_u": "SV3D_u", "sv3d_p": "SV3D_p"}
+#: short column names for the kinds of model (a kind not named here is shown by its name)
+SHORT_NAMES = {
+    "unet3d": "T2V",
+    "svd": "SVD",
+    "sv3d_u": "SV3D_u",
+    "sv3d_p": "SV3D_p",
+    "wan_t2v": "Wan",
+    "wan_ti2v": "Wan TI2V",
+    "wan_a14b": "Wan A14B",
+    "wan_i2v": "Wan I2V",
+    "wan_a14b_i2v": "Wan A14B I2V",
+}
 
 
 def value_text(info: FieldInfo, kind: str | None = None) -> str:
@@ -28,7 +38,8 @@ def value_text(info: FieldInfo, kind: str | None = None) -> str:
 
 def markdown() -> str:
     """Every field by group: key and flag, what it takes, default, the kinds of model that read it."""
-    kinds = "; ".join(f"{KIND_COLUMNS[name]}: {kind.label}" for name, kind in KINDS.items())
+    columns = {name: SHORT_NAMES.get(name, name) for name in KINDS}
+    kinds = "; ".join(f"{columns[name]}: {kind.label}" for name, kind in KINDS.items())
     lines = [
         "# Request fields",
         "",
@@ -43,11 +54,11 @@ def markdown() -> str:
     ]
     for group, infos in grouped(list(all_fields().values())).items():
         lines += ["", f"## {GROUPS[group]}", ""]
-        lines += ["| field (flag) | takes | default | " + " | ".join(KIND_COLUMNS.values()) + " | meaning |"]
-        lines += ["|---" * (4 + len(KIND_COLUMNS)) + "|"]
+        lines += ["| field (flag) | takes | default | " + " | ".join(columns.values()) + " | meaning |"]
+        lines += ["|---" * (4 + len(columns)) + "|"]
         for info in infos:
             flag = f" (`{info.flag}`)" if info.flag != "--" + info.name.replace("_", "-") else ""
-            marks = " | ".join("x" if info.taken_by(kind) else "" for kind in KIND_COLUMNS)
+            marks = " | ".join("x" if info.taken_by(kind) else "" for kind in columns)
             cells = [f"`{info.name}`{flag}", value_text(info), info.default_text(), marks]
             lines.append("| " + " | ".join(cells + [info.description.replace("|", "\\|")]) + " |")
     return "\n".join(lines) + "\n"

@@ -36,7 +36,13 @@ def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, di
             )
         else:
             fitted = fit_image(image, request.width, request.height, request.fit, request.background)
-        return Inputs(image=fitted), {"image": describe_file(path)}
+        if not request.last_image:
+            return Inputs(image=fitted), {"image": describe_file(path)}
+        last_path = Path(request.last_image)
+        last = load_image(last_path, request.max_input_pixels, field="last_image")
+        last_fitted = fit_image(last, request.width, request.height, request.fit, request.background)
+        record = {"image": describe_file(path), "last_image": describe_file(last_path)}
+        return Inputs(image=fitted, last_image=last_fitted), record
     if request.video:
         path = Path(request.video)
         info = probe_video(path, request.max_input_pixels)

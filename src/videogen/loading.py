@@ -27,6 +27,8 @@ from videogen.errors import FieldError, UserError, WeightsMissingError
 #: the library whose file names they use
 WEIGHTED_COMPONENTS = {
     "unet": "diffusers",
+    "transformer": "diffusers",
+    "transformer_2": "diffusers",
     "vae": "diffusers",
     "text_encoder": "transformers",
     "image_encoder": "transformers",
@@ -42,6 +44,7 @@ COMPONENT_FILES: dict[str, tuple[tuple[str, ...], ...]] = {
     "tokenizer": (("vocab.json", "merges.txt"), ("tokenizer.json",)),
     "scheduler": (("scheduler_config.json",),),
     "feature_extractor": (("preprocessor_config.json",),),
+    "image_processor": (("preprocessor_config.json",),),
 }
 DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 

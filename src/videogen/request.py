@@ -128,6 +128,10 @@ class Request(BaseModel):
         description="Start from this still image: a file (on the server, an upload id); the CLI also "
         "takes a folder of images, one run each.",
     )
+    last_image: str | None = declare(
+        group="inputs",
+        description="Wan first and last frame: the video ends on this image (the first is image).",
+    )
     video: str | None = declare(
         group="inputs",
         description="Video to video: an mp4, webm or gif file, or a folder of frames (on the server, "
@@ -165,6 +169,19 @@ class Request(BaseModel):
         group="sampling",
         description="Classifier-free guidance scale; 1 or less turns guidance off.",
         ge=0,
+        le=100,
+    )
+    guidance_2: OptionalFloat = declare(
+        group="sampling",
+        description="Wan 2.2 A14B: guidance of the low-noise expert, which runs the last steps.",
+        ge=0,
+        le=100,
+    )
+    flow_shift: OptionalFloat = declare(
+        group="sampling",
+        description="Flow-matching models (Wan): shift of the noise schedule; higher spends more steps at "
+        "high noise (the model cards: 3 at 480p, 5 at 720p).",
+        gt=0,
         le=100,
     )
     min_guidance: OptionalFloat = declare(
@@ -364,7 +381,9 @@ class Request(BaseModel):
             _check_text(value, PROMPT_WHITESPACE)
         return value
 
-    @field_validator("image", "video", "model", "revision", "variant", "upscale", "background", "out_dir")
+    @field_validator(
+        "image", "last_image", "video", "model", "revision", "variant", "upscale", "background", "out_dir"
+    )
     @classmethod
     def _storable_name(cls, value: str | None) -> str | None:
         if value is not None:
@@ -492,17 +511,18 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     """
     spec = resolve_model(request.model)
     d = spec.defaults
+    check_family_fields(request, spec)
     preset = preset_fields(request.preset, spec.family)
     request = request.model_copy(
         update={name: value for name, value in preset.items() if getattr(request, name) is None}
     )
-    check_family_fields(request, spec)
     taken = taken_fields(spec)
-    seeded_from_input = spec.family == "unet3d" and bool(request.image or request.video)
+    seeded_from_input = "strength" in taken and bool(request.image or request.video)
+    speed = {"cache_interval": request.cache_interval or 1}
+    speed["guidance_end"] = 1.0 if request.guidance_end is None else request.guidance_end
     filled = request.model_copy(
         update={
-            "cache_interval": request.cache_interval or 1,
-            "guidance_end": 1.0 if request.guidance_end is None else request.guidance_end,
+            **{name: value for name, value in speed.items() if name in taken},
             "num_frames": request.num_frames or d.num_frames,
             "height": request.height or d.height,
             "width": request.width or d.width,
@@ -521,8 +541,8 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
 
 
 #: Fields that take the model's default when left out, for the models that read them.
-DEFAULTED = ("guidance", "motion_bucket_id", "cond_fps", "noise_aug_strength", "min_guidance",
-             "max_guidance", "image_frame_ratio")  # fmt: skip
+DEFAULTED = ("guidance", "guidance_2", "flow_shift", "motion_bucket_id", "cond_fps", "noise_aug_strength",
+             "min_guidance", "max_guidance", "image_frame_ratio")  # fmt: skip
 
 
 #: Fields that only matter with an image or video input.
@@ -554,7 +574,8 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
             if name in kind.ignored:
                 log.warning(kind.ignored[name].format(model=spec.id))
                 continue
-            kinds = " and ".join(kinds_taking(name)) or "no"
+            *others, last = kinds_taking(name) or ["no"]
+            kinds = f"{', '.join(others)} and {last}" if others else last
             why = kind.refusals.get(name, f"only {kinds} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
     for name, allowed in kind.choices.items():
@@ -578,10 +599,16 @@ def check_limits(request: Request, spec: ModelSpec) -> None:
         raise FieldError("num_frames", request.num_frames, f"{spec.id} takes 1 to {limits.max_frames} frames")
     if limits.frames is not None and request.num_frames != limits.frames:
         raise FieldError("num_frames", request.num_frames, f"{spec.id} takes exactly {limits.frames} frames")
+    if (request.num_frames - 1) % limits.frame_step:
+        step = limits.frame_step
+        allowed = f"{spec.id} takes {step}k+1 frames (1, {step + 1}, {2 * step + 1}, ...)"
+        raise FieldError("num_frames", request.num_frames, allowed)
     for name in ("height", "width"):
         value = getattr(request, name)
         if value > limits.max_side:
             raise FieldError(name, value, f"{spec.id} takes at most {limits.max_side} pixels")
+        if value % limits.size_multiple:
+            raise FieldError(name, value, f"{spec.id} takes multiples of {limits.size_multiple} pixels")
     if limits.sizes and (request.height, request.width) not in limits.sizes:
         sizes = ", ".join(f"{w}x{h}" for h, w in limits.sizes)
         raise FieldError("height", request.height, f"{spec.id} takes only {sizes} (width x height)")
@@ -604,6 +631,8 @@ def check_inputs(request: Request, spec: ModelSpec) -> None:
             raise FieldError(
                 name, value, f"{spec.id} cannot take an {name} (it does {', '.join(spec.tasks)})"
             )
+    if request.last_image and not request.image:
+        raise FieldError("last_image", request.last_image, "give image too: the video runs from image to it")
     if "t2v" not in spec.tasks and not request.image:
         raise FieldError("image", None, f"{spec.id} turns an image into a video; pass an image")
     if request.upscale:

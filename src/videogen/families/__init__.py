@@ -3,10 +3,11 @@
 Each family declares here the fields its models read, so that every front-end answers "field X
 does not apply to model Y" from one table: the CLI and YAML when a request is resolved, the REST
 API at submit, and the UI, which shows a family only the controls it takes. The engines are in
-the family modules (``unet3d.py``, ``svd.py``); this module imports none of them, nor torch.
+the family modules (``unet3d.py``, ``svd.py``, ``wan.py``); this module imports none of them, nor torch.
 
 A model's *kind* (``ModelSpec.kind``) is its family, refined where models of one family read
-different fields: SVD, SV3D_u (an orbit) and SV3D_p (an orbit along a camera path).
+different fields: SVD, SV3D_u (an orbit) and SV3D_p (an orbit along a camera path); Wan 2.1 text
+to video, Wan 2.2 TI2V, the two-expert Wan 2.2 A14B, and image to video with Wan 2.1 or 2.2.
 """
 
 from __future__ import annotations
@@ -21,10 +22,13 @@ def _fields(names: str) -> frozenset[str]:
 
 #: Fields every model reads.
 COMMON_FIELDS = _fields(
-    "image model revision variant num_frames height width steps seed num_videos "
-    "max_input_pixels formats fps out_dir watermark device dtype decode_chunk_size offload compile "
-    "save_latents preset cache_interval guidance_end"
+    "model revision variant num_frames height width steps seed num_videos max_input_pixels formats fps "
+    "out_dir watermark device dtype save_latents"
 )
+#: The UNet families' speed and memory measures (DeepCache, CFG cut-off, offload, compile, chunked decode).
+_UNET_FIELDS = _fields("image decode_chunk_size offload compile preset cache_interval guidance_end")
+#: What every Wan model reads besides the common fields.
+_WAN_FIELDS = _fields("prompt negative_prompt scheduler guidance flow_shift")
 
 
 @dataclass(frozen=True)
@@ -60,9 +64,19 @@ _SV3D_REFUSALS = {
     "fit": "SV3D centres the object on white by itself (image_frame_ratio)",
     "background": "SV3D centres the object on white by itself (image_frame_ratio)",
 }
-_SV3D_FIELDS = _fields("scheduler min_guidance max_guidance image_frame_ratio remove_background")
+_SV3D_FIELDS = _UNET_FIELDS | _fields(
+    "scheduler min_guidance max_guidance image_frame_ratio remove_background"
+)
 _CAMERA_FIELDS = _fields("elevations azimuths camera_path")
 _ONLY_SV3D_P = {name: "only SV3D_p models (sv3d-p) take camera angles" for name in _CAMERA_FIELDS}
+#: Wan samples with flow matching: UniPC (its default) or Euler
+_FLOW = {"scheduler": ("unipc", "euler")}
+_WAN_REFUSALS = {
+    "guidance_2": "only the two-expert Wan 2.2 A14B models have a second guidance",
+    "last_image": "only Wan 2.1 I2V and FLF2V models end on a given frame",
+    "image": "for image + prompt use wan2.2-ti2v-5b or a Wan image-to-video model",
+    "video": "only Wan 2.1 text-to-video models start from a video",
+}
 
 KINDS: dict[str, Kind] = {
     kind.name: kind
@@ -71,7 +85,8 @@ KINDS: dict[str, Kind] = {
             "unet3d",
             "unet3d",
             "Text / image / video to video (ModelScope, Zeroscope)",
-            _fields(
+            _UNET_FIELDS
+            | _fields(
                 "prompt negative_prompt video scheduler guidance strength noise_mode noise_mix "
                 "pin_first_frame fit background upscale upscale_strength"
             ),
@@ -81,7 +96,8 @@ KINDS: dict[str, Kind] = {
             "svd",
             "svd",
             "Image to video (Stable Video Diffusion)",
-            _fields(
+            _UNET_FIELDS
+            | _fields(
                 "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance "
                 "max_guidance"
             ),
@@ -107,6 +123,46 @@ KINDS: dict[str, Kind] = {
             _EULER,
             _NO_PROMPT,
         ),
+        Kind(
+            "wan_t2v",
+            "wan",
+            "Text / video to video (Wan 2.1)",
+            _WAN_FIELDS | _fields("video strength fit background"),
+            _WAN_REFUSALS,
+            _FLOW,
+        ),
+        Kind(
+            "wan_ti2v",
+            "wan",
+            "Text / image to video (Wan 2.2 TI2V)",
+            _WAN_FIELDS | _fields("image fit background"),
+            _WAN_REFUSALS,
+            _FLOW,
+        ),
+        Kind(
+            "wan_a14b",
+            "wan",
+            "Text to video, two experts (Wan 2.2 A14B)",
+            _WAN_FIELDS | _fields("guidance_2"),
+            _WAN_REFUSALS,
+            _FLOW,
+        ),
+        Kind(
+            "wan_i2v",
+            "wan",
+            "Image (and last frame) to video (Wan 2.1 I2V, FLF2V)",
+            _WAN_FIELDS | _fields("image last_image fit background"),
+            _WAN_REFUSALS,
+            _FLOW,
+        ),
+        Kind(
+            "wan_a14b_i2v",
+            "wan",
+            "Image to video, two experts (Wan 2.2 I2V A14B)",
+            _WAN_FIELDS | _fields("image guidance_2 fit background"),
+            _WAN_REFUSALS,
+            _FLOW,
+        ),
     )
 }
 
@@ -115,6 +171,9 @@ PIPELINE_FAMILIES = {
     "TextToVideoSDPipeline": "unet3d",
     "VideoToVideoSDPipeline": "unet3d",
     "StableVideoDiffusionPipeline": "svd",
+    "WanPipeline": "wan",
+    "WanImageToVideoPipeline": "wan",
+    "WanVideoToVideoPipeline": "wan",
 }
 
 

@@ -26,9 +26,11 @@ class GeneratedVideo:
 class Inputs:
     """Decoded conditioning inputs, prepared by the front door (engines never read files).
 
-    ``image`` is RGB; ``video`` is uint8 (frames, height, width, 3). Both are already fitted to
-    the request's size where the family needs that.
+    ``image`` and ``last_image`` are RGB; ``video`` is uint8 (frames, height, width, 3). They are
+    already fitted to the request's size where the family needs that.
     """
 
     image: Image.Image | None = None
+    #: the frame a first-and-last-frame model ends on (Wan FLF2V), fitted like ``image``
+    last_image: Image.Image | None = None
     video: np.ndarray | None = None

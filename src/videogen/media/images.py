@@ -14,9 +14,10 @@ from videogen.errors import FieldError, UserError
 _PILLOW_CEILING = threading.Lock()
 
 
-def load_image(path: Path, max_pixels: int) -> Image.Image:
-    """Open an image Pillow can read, refusing oversized ones before their pixels are decoded."""
-    with open_image(path, max_pixels) as image:
+def load_image(path: Path, max_pixels: int, field: str = "image") -> Image.Image:
+    """Open an image Pillow can read, refusing oversized ones before their pixels are decoded;
+    errors name ``field``."""
+    with open_image(path, max_pixels, field) as image:
         image.load()
         return ImageOps.exif_transpose(image)
 

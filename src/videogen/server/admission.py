@@ -31,15 +31,15 @@ def local_request(request: Request, settings: Settings, store: JobStore) -> Requ
     """The request with local model folders and upload files in place of names and upload ids."""
     request = with_models_dir(request, settings.models_dir)
     update: dict[str, str] = {}
-    for name in ("image", "video"):
+    for name, kind in (("image", "image"), ("last_image", "image"), ("video", "video")):
         upload_id = getattr(request, name)
         if upload_id is None:
             continue
         upload = store.upload(upload_id) if is_id(upload_id) else None
         if upload is None:
             raise FieldError(name, upload_id, "not an upload id; POST the file to /v1/uploads first")
-        if upload.kind != name:
-            raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {name}")
+        if upload.kind != kind:
+            raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {kind}")
         update[name] = str(settings.uploads_dir / upload.stored_name)
     return request.model_copy(update=update)
 
