@@ -37,9 +37,18 @@ from diffusers import (
     WanTransformer3DModel,
 )
 from diffusers.schedulers.scheduling_utils import SchedulerMixin
-from transformers import AutoTokenizer, PreTrainedTokenizerBase, UMT5EncoderModel
+from PIL import Image
+from transformers import AutoTokenizer, CLIPVisionModel, PreTrainedTokenizerBase, UMT5EncoderModel
 
+from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.wan_conditioning import (
+    ClipPreprocess,
+    clip_image_embeddings,
+    clip_pixels,
+    condition_channels,
+    first_frame_hold,
+)
 from videogen.request import Request
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
@@ -116,12 +125,17 @@ class WanEngine:
         pipeline_config: dict,
         device: torch.device,
         speedups: Speedups,
+        image_encoder: CLIPVisionModel | None = None,
+        clip_preprocess: ClipPreprocess | None = None,
     ) -> None:
         self.tokenizer = tokenizer
         self.text_encoder = text_encoder
         self.transformer = transformer
         self.transformer_2 = transformer_2
         self.vae = vae
+        #: Wan 2.1 I2V / FLF2V's CLIP vision tower and its image processor settings; None elsewhere
+        self.image_encoder = image_encoder
+        self.clip_preprocess = clip_preprocess
         self.scheduler_config = scheduler_config
         self.boundary_ratio: float | None = pipeline_config.get("boundary_ratio")
         self.expand_timesteps = bool(pipeline_config.get("expand_timesteps", False))
@@ -133,7 +147,13 @@ class WanEngine:
         self.device = device
         self.dtype = transformer.dtype
         self.speedups = speedups
-        modules = [text_encoder, transformer, *([transformer_2] if transformer_2 else []), vae]
+        modules = [
+            text_encoder,
+            *([image_encoder] if image_encoder else []),
+            transformer,
+            *([transformer_2] if transformer_2 else []),
+            vae,
+        ]
         self.applied = prepare_modules(modules, transformer, device, speedups)
 
     @classmethod
@@ -157,6 +177,10 @@ class WanEngine:
             transformer_2 = WanTransformer3DModel.from_pretrained(folder, subfolder="transformer_2", **common)
         vae = AutoencoderKLWan.from_pretrained(folder, subfolder="vae", **common)
         scheduler_config = dict(UniPCMultistepScheduler.load_config(folder, subfolder="scheduler"))
+        image_encoder, clip_preprocess = None, None
+        if _lists_component(pipeline_config, "image_encoder"):
+            image_encoder = CLIPVisionModel.from_pretrained(folder, subfolder="image_encoder", **common)
+            clip_preprocess = ClipPreprocess.from_folder(folder)
         return cls(
             tokenizer,
             text_encoder,
@@ -167,6 +191,8 @@ class WanEngine:
             pipeline_config,
             device,
             speedups,
+            image_encoder,
+            clip_preprocess,
         )
 
     def generate(
@@ -181,6 +207,7 @@ class WanEngine:
     ) -> list[GeneratedVideo]:
         report("encode")
         started = time.perf_counter()
+        conditioning = self.image_conditioning(request, inputs)
         prompt = self.encode_prompt(request.prompt or "")
         negative = self.encode_prompt(request.negative_prompt or "") if self.guided(request) else None
         clip = self.encode_video(inputs.video) if inputs.video is not None else None
@@ -198,7 +225,7 @@ class WanEngine:
                 latents, timesteps = self.noised_clip(clip, request, scheduler, generator)
             on_step = partial(report, "denoise", index)
             latents, counts = self.denoise(
-                latents, timesteps, scheduler, prompt, negative, request, on_step, Conditioning()
+                latents, timesteps, scheduler, prompt, negative, request, on_step, conditioning
             )
             denoised = time.perf_counter()
             report("decode", index)
@@ -216,6 +243,7 @@ class WanEngine:
                 "expert_steps": counts,
                 "decode_chunk_size": frames.shape[0],
                 "speedups": self.applied,
+                "image_conditioning": conditioning_kind(conditioning),
             }
             kept = {"latents": latents.cpu()} if request.save_latents else None
             videos.append(
@@ -312,8 +340,59 @@ class WanEngine:
     def encode_video(self, video: np.ndarray) -> torch.Tensor:
         """Normalised float32 latents (1, z, F', h, w) of uint8 RGB frames (F, H, W, 3)."""
         pixels = torch.from_numpy(np.asarray(video)).permute(3, 0, 1, 2)[None].float() / 255 * 2 - 1
+        return self.encode_pixels(pixels)
+
+    def encode_pixels(self, pixels: torch.Tensor) -> torch.Tensor:
+        """Normalised float32 latents (1, z, F', h, w) of pixels (1, 3, F, H, W) in [-1, 1]: the
+        posterior's mode, so encoding draws no random numbers."""
         encoded = self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist.mode()
         return self.normalised(encoded.float())
+
+    def image_conditioning(self, request: Request, inputs: Inputs) -> Conditioning:
+        """What the model is conditioned on besides the prompt, from ``inputs.image`` and ``last_image``
+        (see ``wan_conditioning``); the same for every seed.
+
+        - A transformer wider than the latents (in_channels 36: Wan 2.1 I2V / FLF2V, Wan 2.2 I2V-A14B)
+          needs an image: the frame mask and condition latents as extra channels, and, with an image
+          encoder (Wan 2.1), the CLIP embeddings of the image (and of the last image for FLF2V).
+        - ``expand_timesteps`` (Wan 2.2 TI2V-5B) with an image: the first latent frame held at it.
+        - Otherwise nothing: text to video.
+        """
+        image, last = inputs.image, inputs.last_image
+        if self.transformer.config.in_channels == self.vae.config.z_dim:
+            if last is not None:
+                allowed = "only Wan 2.1 FLF2V and Wan 2.2 I2V-A14B take one"
+                raise FieldError("last_image", _described(last), allowed)
+            if image is None:
+                return Conditioning()
+            if not self.expand_timesteps:
+                allowed = "Wan text-to-video models take none; Wan 2.2 TI2V-5B and the Wan I2V models do"
+                raise FieldError("image", _described(image), allowed)
+            shape = self.latent_shape(request.num_frames, request.height, request.width)
+            keep, clean = first_frame_hold(self.encode_pixels, image, shape)
+            return Conditioning(keep=keep, clean=clean)
+        if image is None:
+            raise FieldError("image", None, "Wan image-to-video models start from an image; give one")
+        channels = condition_channels(self.encode_pixels, image, last, request.num_frames)
+        if self.image_encoder is None:
+            return Conditioning(extra_channels=channels)
+        return Conditioning(extra_channels=channels, image_embeds=self.image_embeddings(image, last))
+
+    def image_embeddings(self, image: Image.Image, last: Image.Image | None) -> torch.Tensor:
+        """Wan 2.1's CLIP embeddings (images, tokens, dim) in the transformer's dtype: of the image, or,
+        for FLF2V (whose transformer reads the two images' tokens as one sequence, ``pos_embed_seq_len``),
+        of the image and the last image."""
+        pairs = self.transformer.config.pos_embed_seq_len is not None
+        if pairs != (last is not None):
+            allowed = (
+                "this first-and-last-frame model (Wan 2.1 FLF2V) needs one"
+                if pairs
+                else "this model starts from a first image only; Wan 2.1 FLF2V and Wan 2.2 I2V-A14B take one"
+            )
+            raise FieldError("last_image", _described(last), allowed)
+        assert self.image_encoder is not None and self.clip_preprocess is not None
+        pixels = clip_pixels([image, *([last] if last is not None else [])], self.clip_preprocess)
+        return clip_image_embeddings(self.image_encoder, pixels).to(self.device, self.dtype)
 
     def normalised(self, latents: torch.Tensor) -> torch.Tensor:
         """VAE latents -> the space the transformer works in: (latents - mean) / std, per channel."""
@@ -416,6 +495,22 @@ def clean_prompt(text: str) -> str:
         text = ftfy.fix_text(text)
     text = html.unescape(html.unescape(text)).strip()
     return re.sub(r"\s+", " ", text).strip()
+
+
+def conditioning_kind(conditioning: Conditioning) -> str | None:
+    """How a video was conditioned on images, for the record: None for text (and video) to video."""
+    if conditioning.keep is not None:
+        return "first frame latent"
+    if conditioning.extra_channels is None:
+        return None
+    if conditioning.image_embeds is None:
+        return "mask and condition latents"
+    return "mask and condition latents, CLIP image embeddings"
+
+
+def _described(image: Image.Image | None) -> str | None:
+    """An image as an error names it: its size, not its pixels."""
+    return None if image is None else f"{image.width}x{image.height} image"
 
 
 def _lists_component(pipeline_config: dict, name: str) -> bool:

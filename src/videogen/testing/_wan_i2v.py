@@ -6,7 +6,8 @@ The text encoder, tokenizer, VAE, scheduler and transformer shape are ``_wan``'s
   4 mask, 16 condition latents) and CLIP image embeddings (``image_dim``, added key/value projections);
   a tiny CLIPVisionModel image encoder and its CLIPImageProcessor config.
 - "wan-flf2v" (Wan-AI/Wan2.1-FLF2V-14B-720P-diffusers): as "wan-i2v", and the transformer's image
-  embedder has a position embedding over the first and the last image's tokens (``pos_embed_seq_len``).
+  embedder has a position embedding over the first and the last image's tokens (``pos_embed_seq_len``),
+  drawn at random like the other weights.
 - "wan-a14b-i2v" (Wan-AI/Wan2.2-I2V-A14B-Diffusers): two 36-channel experts switched at
   ``boundary_ratio`` 0.9, no image encoder (model_index.json lists it and the processor as null).
 """
@@ -15,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+from diffusers import WanTransformer3DModel
 from transformers import CLIPVisionConfig, CLIPVisionModel
 
 from ._layout import save_component, save_random_model, write_model_index
@@ -63,8 +66,13 @@ def _write_wan21_image_model(folder: Path, seed: int, pos_embed_seq_len: int | N
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
 
-    def transformer():
-        return tiny_wan_transformer(I2V_IN_CHANNELS, 16, CLIP_HIDDEN_SIZE, pos_embed_seq_len)
+    def transformer() -> WanTransformer3DModel:
+        model = tiny_wan_transformer(I2V_IN_CHANNELS, 16, CLIP_HIDDEN_SIZE, pos_embed_seq_len)
+        pos_embed = model.condition_embedder.image_embedder.pos_embed
+        if pos_embed is not None:
+            # the class starts it at zero, where the order of the first and last image would not show
+            torch.nn.init.normal_(pos_embed, std=0.5)
+        return model
 
     save_random_model(folder, "transformer", transformer, seed)
     save_random_model(folder, "vae", tiny_wan21_vae, seed)
