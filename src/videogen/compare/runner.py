@@ -32,7 +32,7 @@ from videogen.generate import VideoOutput, generate
 from videogen.loading import locate_weights
 from videogen.memory import reset_peak_rss
 from videogen.metrics import EncoderSources, Evaluator
-from videogen.request import parse_request
+from videogen.request import parse_request, taken_fields
 from videogen.resolve import resolve
 from videogen.sampling.progress import CancelFlag, ProgressCallback
 
@@ -144,10 +144,10 @@ def _model_source(spec: ModelSpec) -> str:
 def cell_fields(settings: CompareSettings, cell: Cell, spec: ModelSpec) -> dict[str, Any]:
     """The request fields of one cell (the image relative to the report folder).
 
-    Models that only take an image get no prompt, rather than one they would ignore.
+    Models that do not read a prompt (SVD, SV3D) get none, rather than one they would ignore.
     """
     fields = {**settings.fields, "model": cell.model, "seed": cell.seed, "num_videos": 1, "formats": ["mp4"]}
-    if cell.input.prompt and "t2v" in spec.tasks:
+    if cell.input.prompt and "prompt" in taken_fields(spec):
         fields["prompt"] = cell.input.prompt
     if cell.input.image:
         fields["image"] = cell.input.image
