@@ -181,7 +181,7 @@ def test_download_without_network_fails_cleanly() -> None:
 def test_selftest_passes_offline() -> None:
     result = runner.invoke(app, ["selftest"])
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "unet3d" in result.stdout and "ok" in result.stdout
+    assert "unet3d" in result.stdout and "wan-t2v" in result.stdout and "ok" in result.stdout
 
 
 def _refuse_loading(monkeypatch) -> None:

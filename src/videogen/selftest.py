@@ -23,6 +23,7 @@ CASES: dict[str, dict] = {
     "unet3d": {"prompt": "a panda eating bamboo", **_SHAPE},
     "svd": {"image": "still", "watermark": False, **_SHAPE},
     "sv3d-p": {"image": "still", "camera_path": "wave", "watermark": False, **_SHAPE},
+    "wan-t2v": {"prompt": "a panda eating bamboo", **_SHAPE, "num_frames": 5},
 }
 
 
