@@ -256,7 +256,12 @@ class WanEngine:
         return any(expert.guidance > 1.0 for expert in self.experts(request))
 
     def experts(self, request: Request) -> list[Expert]:
-        """The transformers in the order they run: one, or A14B's high-noise then low-noise expert."""
+        """The transformers in the order they run: one, or A14B's high-noise then low-noise expert.
+
+        Each expert guides when its own scale is above 1 (guidance_2 defaults to guidance). diffusers'
+        WanPipeline decides from ``guidance`` alone: with guidance <= 1 it ignores guidance_2, and with
+        guidance > 1 it mixes the low-noise expert's branches even at a guidance_2 <= 1.
+        """
         first = Expert("transformer", self.transformer, request.guidance)
         if self.transformer_2 is None:
             return [first]
