@@ -1,16 +1,32 @@
-"""Wan image to video: the conditioning layouts, and parity with diffusers' pipelines on tiny weights."""
+"""Wan image to video: the conditioning layouts, and parity with diffusers' WanImageToVideoPipeline.
+
+The engine and the reference get the same tiny random weights, the same fitted images and a CPU
+generator with the same seed: both draw only the starting noise from it (the condition latents are
+the VAE posterior's mode). Wan 2.2 TI2V-5B's image to video is WanImageToVideoPipeline on a folder with
+``expand_timesteps`` (WanPipeline takes no image). Frames are compared within 1e-4 in [0, 1] and so
+are the final latents, since the tiny VAE decodes almost anything to nearly flat frames.
+
+diffusers 0.42.1's Wan I2V pipeline calls ``ftfy.fix_text`` without checking that ftfy is installed;
+without it the tests stand in the identity, which is what ftfy does to these ASCII prompts.
+"""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
+import diffusers.pipelines.wan.pipeline_wan_i2v as wan_i2v_pipeline
 import numpy as np
 import pytest
 import torch
+from diffusers import WanImageToVideoPipeline
 from PIL import Image
 from transformers import CLIPImageProcessor
 
+from videogen.errors import FieldError
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.wan import WanEngine
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
     clip_pixels,
@@ -18,6 +34,16 @@ from videogen.families.wan_conditioning import (
     first_frame_hold,
     frame_mask,
 )
+from videogen.request import Request
+from videogen.sampling.progress import Reporter
+from videogen.sampling.seeds import cpu_generator
+from videogen.testing import build_tiny_model
+
+PROMPT = "the knight raises his sword"
+NEGATIVE = "blurry, low quality"
+SAMPLING = {"num_frames": 9, "steps": 3, "guidance": 5.0}
+TOLERANCE = 1e-4
+MODELS = ("wan-i2v", "wan-flf2v", "wan-a14b-i2v", "wan-ti2v", "wan-t2v")
 
 
 def picture(width: int, height: int, seed: int) -> Image.Image:
@@ -99,3 +125,139 @@ def test_clip_pixels_equal_transformers_image_processor(tmp_path: Path, size: di
     theirs = processor(images=images, return_tensors="pt").pixel_values
     assert ours.shape == theirs.shape == (2, 3, crop, crop)
     assert torch.equal(ours, theirs)
+
+
+@pytest.fixture(scope="module")
+def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("wan-i2v-models")
+    return {name: build_tiny_model(name, root / name) for name in MODELS}
+
+
+@pytest.fixture(scope="module")
+def engines(folders: dict[str, Path]) -> dict[str, WanEngine]:
+    return {
+        name: WanEngine.load(folder, torch.device("cpu"), torch.float32, None)
+        for name, folder in folders.items()
+    }
+
+
+@pytest.fixture
+def stand_in_ftfy(monkeypatch: pytest.MonkeyPatch) -> None:
+    if not wan_i2v_pipeline.is_ftfy_available():
+        monkeypatch.setattr(
+            wan_i2v_pipeline, "ftfy", SimpleNamespace(fix_text=lambda text: text), raising=False
+        )
+
+
+def size_of(model: str) -> int:
+    """The frames' side: 32 px (a 4 x 4 latent), 64 for TI2V, whose VAE is 16x."""
+    return 64 if model == "wan-ti2v" else 32
+
+
+def _request(folder: Path, **fields: object) -> Request:
+    """A request as resolve() hands it to the engine (the folder's flow shift, UniPC)."""
+    size = size_of(folder.name)
+    resolved = {"scheduler": "unipc", "guidance_2": None, "flow_shift": None, "save_latents": True}
+    resolved |= {"height": size, "width": size}
+    return Request(prompt=PROMPT, negative_prompt=NEGATIVE, model=str(folder)).model_copy(
+        update={**resolved, **SAMPLING, **fields}
+    )
+
+
+def _ours(engine: WanEngine, request: Request, seed: int, inputs: Inputs) -> GeneratedVideo:
+    return engine.generate(request, [seed], Reporter(None, None, 1), inputs)[0]
+
+
+def _reference(folder: Path, seed: int, inputs: Inputs, **call: object) -> tuple[np.ndarray, torch.Tensor]:
+    """diffusers' frames (F, H, W, 3) and final latents for the same request."""
+    pipe = WanImageToVideoPipeline.from_pretrained(folder)
+    pipe.set_progress_bar_config(disable=True)
+    arguments = {
+        "image": inputs.image,
+        "last_image": inputs.last_image,
+        "prompt": PROMPT,
+        "negative_prompt": NEGATIVE,
+        "height": size_of(folder.name),
+        "width": size_of(folder.name),
+        "num_frames": SAMPLING["num_frames"],
+        "num_inference_steps": SAMPLING["steps"],
+        "guidance_scale": SAMPLING["guidance"],
+        **call,
+    }
+    latents = pipe(**arguments, generator=cpu_generator(seed), output_type="latent").frames
+    frames = pipe(**arguments, generator=cpu_generator(seed), output_type="np").frames[0]
+    return frames, latents
+
+
+CASES = {
+    # name: (model, last image?, engine fields, reference arguments, how the record says it was conditioned)
+    "wan2.1-i2v": ("wan-i2v", False, {}, {}, "mask and condition latents, CLIP image embeddings"),
+    "wan2.1-flf2v": ("wan-flf2v", True, {}, {}, "mask and condition latents, CLIP image embeddings"),
+    "wan2.2-i2v-a14b": (
+        "wan-a14b-i2v",
+        True,
+        {"guidance_2": 2.0},
+        {"guidance_scale_2": 2.0},
+        "mask and condition latents",
+    ),
+    "wan2.2-ti2v-5b": ("wan-ti2v", False, {}, {}, "first frame latent"),
+}
+
+
+@pytest.mark.usefixtures("stand_in_ftfy")
+@pytest.mark.parametrize("case", CASES)
+def test_image_to_video_equals_diffusers(case: str, folders, engines) -> None:
+    model, with_last, fields, call, conditioning = CASES[case]
+    size = size_of(model)
+    inputs = Inputs(image=picture(size, size, 11), last_image=picture(size, size, 12) if with_last else None)
+    video = _ours(engines[model], _request(folders[model], **fields), 5, inputs)
+    frames, latents = _reference(folders[model], 5, inputs, **call)
+    assert video.frames.shape == frames.shape == (9, size, size, 3)
+    assert np.abs(video.frames - frames).max() < TOLERANCE
+    assert video.latents is not None
+    assert (video.latents["latents"] - latents).abs().max().item() < TOLERANCE
+    assert video.record["image_conditioning"] == conditioning
+
+
+def test_a14b_runs_both_experts_and_the_low_noise_one_with_guidance_2(folders, engines) -> None:
+    inputs = Inputs(image=picture(32, 32, 11))
+    engine, folder = engines["wan-a14b-i2v"], folders["wan-a14b-i2v"]
+    same = _ours(engine, _request(folder), 5, inputs)
+    other = _ours(engine, _request(folder, guidance_2=2.0), 5, inputs)
+    assert same.record["expert_steps"] == {"transformer": 2, "transformer_2": 1}
+    assert (same.latents["latents"] - other.latents["latents"]).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("model", ["wan-i2v", "wan-flf2v"])
+def test_wan21_video_depends_on_both_images(model: str, folders, engines) -> None:
+    """The last image reaches the condition latents (FLF2V: and the image embeddings, in order)."""
+    first, last, other = picture(32, 32, 11), picture(32, 32, 12), picture(32, 32, 13)
+    engine, request = engines[model], _request(folders[model])
+    if model == "wan-i2v":
+        runs = [Inputs(image=first), Inputs(image=other)]
+    else:
+        runs = [Inputs(image=first, last_image=last), Inputs(image=last, last_image=first)]
+    a, b = (_ours(engine, request, 5, inputs).latents["latents"] for inputs in runs)
+    assert (a - b).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize(
+    ("model", "inputs", "field", "message"),
+    [
+        ("wan-i2v", Inputs(), "image", "Wan image-to-video models start from an image"),
+        ("wan-a14b-i2v", Inputs(), "image", "Wan image-to-video models start from an image"),
+        (
+            "wan-i2v",
+            Inputs(picture(32, 32, 1), picture(32, 32, 2)),
+            "last_image",
+            "a first image only",
+        ),
+        ("wan-flf2v", Inputs(picture(32, 32, 1)), "last_image", "needs one"),
+        ("wan-ti2v", Inputs(picture(64, 64, 1), picture(64, 64, 2)), "last_image", "FLF2V and"),
+        ("wan-t2v", Inputs(picture(32, 32, 1)), "image", "Wan text-to-video models take none"),
+    ],
+)
+def test_images_a_model_cannot_take_are_field_errors(model, inputs, field, message, folders, engines) -> None:
+    with pytest.raises(FieldError, match=message) as raised:
+        _ours(engines[model], _request(folders[model]), 5, inputs)
+    assert raised.value.field == field
