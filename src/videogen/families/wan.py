@@ -1,9 +1,10 @@
-"""The Wan family: Wan 2.1 and Wan 2.2 diffusion transformers, text to video and video to video.
+"""The Wan family: Wan 2.1 and Wan 2.2 diffusion transformers, text, image and video to video.
 
 The denoising loop is ours; diffusers supplies WanTransformer3DModel, AutoencoderKLWan and the
-flow-matching schedulers, transformers the UMT5 text encoder. With the same seed it reproduces
-diffusers' WanPipeline (Wan 2.1, Wan 2.2 TI2V-5B text to video with ``expand_timesteps``, Wan 2.2
-A14B's two experts) and WanVideoToVideoPipeline.
+flow-matching schedulers, transformers the UMT5 text encoder (and Wan 2.1 I2V's CLIP image encoder).
+With the same seed it reproduces diffusers' WanPipeline (Wan 2.1, Wan 2.2 TI2V-5B text to video with
+``expand_timesteps``, Wan 2.2 A14B's two experts), WanImageToVideoPipeline (Wan 2.1 I2V and FLF2V,
+Wan 2.2 I2V-A14B, TI2V-5B image to video) and WanVideoToVideoPipeline.
 
 A folder's variant is read from model_index.json as the real repos write it: ``boundary_ratio``
 (A14B: ``transformer`` runs the timesteps at or above boundary_ratio * num_train_timesteps,
@@ -14,7 +15,7 @@ transformer gets one timestep per token). Latents live in the VAE's normalised s
 Image conditioning plugs into the loop through ``Conditioning``: channels concatenated after the
 latents (Wan 2.1 I2V's mask and condition latents), image embeddings for the transformer's image
 cross-attention, and latents held clean under a mask whose tokens run at timestep 0 (TI2V's first
-frame).
+frame). ``wan_conditioning`` makes them from the request's images (``image_conditioning``).
 """
 
 from __future__ import annotations
