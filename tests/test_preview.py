@@ -122,7 +122,25 @@ def test_half_precision_latents_are_previewed() -> None:
 def test_latents_of_another_shape_are_refused_with_the_shape_taken() -> None:
     with pytest.raises(ValueError, match=r"latents: shape \(2, 4, 2, 8, 8\); a preview takes one video's"):
         preview_jpeg(torch.zeros(2, 4, 2, 8, 8))
-    with pytest.raises(
-        ValueError, match=r"latents: shape \(2, 8, 8\); a preview takes one frame of \(4, h, w\)"
-    ):
-        preview_jpeg(torch.zeros(1, 2, 8, 8, 8))
+    with pytest.raises(ValueError, match=r"latents: shape \(8, 8\); a preview takes one frame of \(channels"):
+        latents_to_rgb(torch.zeros(8, 8))
+
+
+@pytest.mark.parametrize("channels", [16, 48])
+def test_wan_latents_show_their_structure_in_false_colour(channels: int) -> None:
+    """Wan's latent spaces have no fitted factors: a frame whose halves differ shows two colours; the
+    same frame at another scale, or one step later (a little changed), shows the same colours."""
+    generator = torch.Generator().manual_seed(0)
+    left, right = torch.randn(channels, generator=generator), torch.randn(channels, generator=generator)
+    frame = torch.empty(channels, 8, 8)
+    frame[:, :, :4] = left[:, None, None]
+    frame[:, :, 4:] = right[:, None, None]
+    frame += 0.05 * torch.randn(channels, 8, 8, generator=generator)
+    rgb = latents_to_rgb(frame).astype(float)
+    halves = rgb[:, :4].reshape(-1, 3).mean(0), rgb[:, 4:].reshape(-1, 3).mean(0)
+    assert abs(halves[0] - halves[1]).max() > 60, halves
+    assert abs(latents_to_rgb(frame * 3) - rgb).max() <= 1
+    later = frame + 0.01 * torch.randn(channels, 8, 8, generator=generator)
+    assert abs(latents_to_rgb(later).astype(float) - rgb).max() < 30  # directions' signs fixed: no flicker
+    jpeg = preview_jpeg(frame[None, :, None].repeat(1, 1, 3, 1, 1))
+    assert Image.open(io.BytesIO(jpeg)).size == (256, 256)

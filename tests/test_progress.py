@@ -26,6 +26,7 @@ from videogen.sampling.progress import (
     WithPreviews,
     steps_text,
 )
+from videogen.testing import build_tiny_model
 
 
 def _step(video: int, step: int, elapsed: float, total: int = 10) -> ProgressEvent:
@@ -107,6 +108,15 @@ def test_svd_previews_its_latents_with_the_channels_first(tiny_svd, tmp_path) ->
     assert [event.step for event in denoise if event.preview is not None] == [5, 7]
     assert latents.shape[:3] == (1, 3, 4)  # SVD keeps (1, frames, 4, h, w)
     assert denoise[-1].preview == preview_jpeg(latents.transpose(1, 2))
+
+
+def test_wan_previews_its_16_channel_latents(tmp_path) -> None:
+    model = build_tiny_model("wan-t2v", tmp_path / "tiny-wan")
+    fields = {"prompt": "waves", "num_frames": 5, "height": 32, "width": 32}
+    denoise, latents = _generate_with_previews(str(model), tmp_path, 5, **fields)
+    assert [event.step for event in denoise if event.preview is not None] == [5, 7]
+    assert latents.shape[:2] == (1, 16)
+    assert denoise[-1].preview == preview_jpeg(latents)
 
 
 def test_a_plain_callback_gets_no_previews_and_none_are_made(tiny_unet3d, tmp_path, monkeypatch) -> None:

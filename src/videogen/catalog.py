@@ -382,7 +382,9 @@ def _local_wan(path: Path, index: dict) -> ModelSpec:
     else:
         kind = "wan_a14b" if experts else "wan_t2v"
     limits = replace(_WAN_LIMITS, size_multiple=32) if kind == "wan_ti2v" else _WAN_LIMITS
-    defaults = replace(_WAN_480, strength=0.8, guidance_2=_WAN_480.guidance if experts else None)
+    # the schedule's shift is left to the folder's scheduler config (the engine reads it there)
+    guidance_2 = _WAN_480.guidance if experts else None
+    defaults = replace(_WAN_480, strength=0.8, guidance_2=guidance_2, flow_shift=None)
     return ModelSpec(
         id=path.name,
         family="wan",

@@ -50,6 +50,8 @@ class FieldInfo:
     kinds: tuple[str, ...]
     #: who decides a value left empty, when neither the schema nor the catalog has one
     decided_by: str | None
+    #: a file input: "image" or "video" (on the server, the id of an upload of that kind)
+    upload: str | None
 
     @property
     def label(self) -> str:
@@ -133,6 +135,7 @@ def _field_info(name: str) -> FieldInfo:
         flag=str(extra.get("x-flag", "--" + name.replace("_", "-"))),
         kinds=tuple(kinds_taking(name)),
         decided_by=extra.get("x-default"),  # type: ignore[arg-type]
+        upload=extra.get("x-upload"),  # type: ignore[arg-type]
     )
 
 
@@ -181,6 +184,11 @@ def _strip(annotation: Any) -> Any:
 def all_fields() -> dict[str, FieldInfo]:
     """Every Request field, in the schema's order."""
     return {name: _field_info(name) for name in Request.model_fields}
+
+
+def upload_fields() -> dict[str, str]:
+    """The file inputs: field name -> the kind of file ("image" or "video")."""
+    return {name: info.upload for name, info in all_fields().items() if info.upload}
 
 
 def field_info(name: str) -> FieldInfo:

@@ -81,6 +81,7 @@ def declare(
     advanced: bool = False,
     flag: str | None = None,
     default_text: str | None = None,
+    upload: Literal["image", "video"] | None = None,
     schema: dict[str, Any] | None = None,
     **constraints: Any,
 ) -> Any:
@@ -88,10 +89,11 @@ def declare(
 
     ``advanced`` fields are folded away in the UI; ``flag`` is the CLI option when it is not the
     field name (``--out``, or singular for a repeatable one); ``default_text`` says who decides a
-    value left empty when neither the schema nor the model's defaults do (e.g. "random");
-    ``schema`` adds constraints that a validator checks, for the JSON schema to show them.
+    value left empty when neither the schema nor the model's defaults do (e.g. "random"); ``upload``
+    marks a file input (on the server, an upload id of that kind); ``schema`` adds constraints that
+    a validator checks, for the JSON schema to show them.
     """
-    extra = {"x-group": group, "x-unit": unit, "x-advanced": advanced, "x-flag": flag}
+    extra = {"x-group": group, "x-unit": unit, "x-advanced": advanced, "x-flag": flag, "x-upload": upload}
     extra["x-default"] = default_text
     extra = {key: value for key, value in extra.items() if value is not None} | (schema or {})
     if callable(default):
@@ -125,15 +127,18 @@ class Request(BaseModel):
     )
     image: str | None = declare(
         group="inputs",
+        upload="image",
         description="Start from this still image: a file (on the server, an upload id); the CLI also "
         "takes a folder of images, one run each.",
     )
     last_image: str | None = declare(
         group="inputs",
+        upload="image",
         description="Wan first and last frame: the video ends on this image (the first is image).",
     )
     video: str | None = declare(
         group="inputs",
+        upload="video",
         description="Video to video: an mp4, webm or gif file, or a folder of frames (on the server, "
         "an upload id).",
     )

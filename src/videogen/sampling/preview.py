@@ -43,18 +43,40 @@ def latents_to_rgb(frame: torch.Tensor) -> np.ndarray:
     """One frame's latents (channels, h, w) as uint8 RGB (h, w, 3) at the latent resolution.
 
     Latents noisier than a clean one (Euler starts at a spread of hundreds) are first brought back
-    to unit spread, so early previews show noise rather than saturated blocks.
+    to unit spread, so early previews show noise rather than saturated blocks. Latent spaces other
+    than Stable Diffusion's 4 channels (Wan's 16 or 48) have no fitted factors here: their three
+    strongest directions in this frame (``principal_rgb``) show its structure in false colour.
     """
-    if frame.ndim != 3 or frame.shape[0] != len(LATENT_RGB_FACTORS):
+    if frame.ndim != 3:
         raise ValueError(
-            f"latents: shape {tuple(frame.shape)}; a preview takes one frame of "
-            f"({len(LATENT_RGB_FACTORS)}, h, w)"
+            f"latents: shape {tuple(frame.shape)}; a preview takes one frame of (channels, h, w)"
         )
     values = frame.detach().to("cpu", torch.float32)
     values = values / max(1.0, float(values.std()))
-    factors = torch.tensor(LATENT_RGB_FACTORS)
-    rgb = values.permute(1, 2, 0) @ factors + torch.tensor(LATENT_RGB_BIAS)
+    pixels = values.permute(1, 2, 0)
+    if values.shape[0] == len(LATENT_RGB_FACTORS):
+        rgb = pixels @ torch.tensor(LATENT_RGB_FACTORS) + torch.tensor(LATENT_RGB_BIAS)
+    else:
+        rgb = principal_rgb(pixels)
     return (rgb.clamp(0, 1) * 255).round().to(torch.uint8).numpy()
+
+
+def principal_rgb(pixels: torch.Tensor) -> torch.Tensor:
+    """(h, w, channels) latents projected on their three principal directions, around 0.5, the
+    strongest spread to two standard deviations either way and the others at the same scale (so
+    directions that hold only noise stay faint); each direction's sign is fixed so its largest
+    channel weight is positive, so the colours do not flip from one step to the next."""
+    flat = pixels.reshape(-1, pixels.shape[-1])
+    centred = flat - flat.mean(0)
+    _, _, directions = torch.linalg.svd(centred, full_matrices=False)
+    directions = directions[:3]
+    largest = directions.gather(1, directions.abs().argmax(1, keepdim=True))
+    directions = directions * largest.sign()
+    projected = centred @ directions.T
+    if projected.shape[1] < 3:  # fewer pixels or channels than three directions
+        projected = torch.nn.functional.pad(projected, (0, 3 - projected.shape[1]))
+    spread = projected[:, 0].std().clamp_min(1e-6)  # one scale: weak directions stay faint
+    return (0.5 + projected / (4 * spread)).reshape(*pixels.shape[:2], 3)
 
 
 def preview_image(latents: torch.Tensor, max_side: int = MAX_PREVIEW_SIDE) -> Image.Image:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError
+from videogen.fields import upload_fields
 from videogen.generate import runtime_device
 from videogen.loading import is_cached, locate_weights
 from videogen.models_dir import available_models, with_models_dir
@@ -31,7 +32,7 @@ def local_request(request: Request, settings: Settings, store: JobStore) -> Requ
     """The request with local model folders and upload files in place of names and upload ids."""
     request = with_models_dir(request, settings.models_dir)
     update: dict[str, str] = {}
-    for name, kind in (("image", "image"), ("last_image", "image"), ("video", "video")):
+    for name, kind in upload_fields().items():
         upload_id = getattr(request, name)
         if upload_id is None:
             continue

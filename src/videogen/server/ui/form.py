@@ -12,7 +12,7 @@ from typing import Any
 
 import gradio as gr
 
-from videogen.fields import FieldInfo, all_fields, grouped
+from videogen.fields import FieldInfo, all_fields, grouped, upload_fields
 from videogen.request import GROUPS
 from videogen.server.ui.controls import OMIT, Control, build_control, elem_id, help_text
 from videogen.server.ui.models import Offered
@@ -22,7 +22,7 @@ SERVER_DECIDES = frozenset({"out_dir"})
 #: groups shown open when the page loads
 OPEN_GROUPS = ("shape", "sampling")
 #: file fields: the browser uploads a file, the form sends the upload's id
-UPLOADS = ("image", "video")
+UPLOADS = tuple(upload_fields())
 
 
 @dataclass
@@ -131,9 +131,9 @@ def _control(info: FieldInfo, first: Offered, kind: str, models: dict[str, Offer
     visible = info.taken_by(kind)
     common = {"label": info.label, "info": help_text(info, first.spec), "elem_id": elem_id(info.name)}
     upload = {"label": info.label, "elem_id": elem_id(info.name), "visible": visible}  # no help line
-    if info.name == "image":
+    if info.upload == "image":
         return Control(info, gr.Image(type="filepath", sources=["upload", "clipboard"], **upload), "upload")
-    if info.name == "video":
+    if info.upload == "video":
         return Control(info, gr.Video(sources=["upload"], **upload), "upload")
     if info.name == "upscale":
         upscalers = [(m.label, m.id) for m in models.values() if "v2v" in m.spec.tasks]

@@ -8,6 +8,7 @@ from __future__ import annotations
 import html
 from typing import Any
 
+from videogen.fields import upload_fields
 from videogen.server.schemas import JobOut, Progress
 
 #: statuses a job can still be cancelled in
@@ -60,7 +61,7 @@ def status_html(job: JobOut | None, message: str = "") -> str:
 
 
 #: fields whose resolved value is a server path (a model folder, an upload's file): shown as submitted
-AS_SUBMITTED = ("model", "image", "video", "upscale")
+AS_SUBMITTED = ("model", "upscale", *upload_fields())
 
 
 def settings_of(job: JobOut) -> dict[str, Any]:
