@@ -252,7 +252,7 @@ def test_wan21_video_depends_on_both_images(model: str, folders, engines) -> Non
             "last_image",
             "a first image only",
         ),
-        ("wan-flf2v", Inputs(picture(32, 32, 1)), "last_image", "needs one"),
+        ("wan-flf2v", Inputs(picture(32, 32, 1)), "last_image", "ends on a given frame; give last_image"),
         ("wan-ti2v", Inputs(picture(64, 64, 1), picture(64, 64, 2)), "last_image", "FLF2V and"),
         ("wan-t2v", Inputs(picture(32, 32, 1)), "image", "Wan text-to-video models take none"),
     ],

@@ -391,7 +391,7 @@ class WanEngine:
         pairs = self.transformer.config.pos_embed_seq_len is not None
         if pairs != (last is not None):
             allowed = (
-                "this first-and-last-frame model (Wan 2.1 FLF2V) needs one"
+                "this first-and-last-frame model (Wan 2.1 FLF2V) ends on a given frame; give last_image"
                 if pairs
                 else "this model starts from a first image only; Wan 2.1 FLF2V and Wan 2.2 I2V-A14B take one"
             )
