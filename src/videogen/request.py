@@ -378,6 +378,14 @@ class Request(BaseModel):
         ge=0,
         le=1,
     )
+    cache_threshold: OptionalFloat = declare(
+        group="speed",
+        description="First Block Cache: skip the transformer's other blocks while its first block's output "
+        "changes by at most this share between steps (0: off).",
+        default_text="0, or the preset's",
+        ge=0,
+        le=1,
+    )
 
     @field_validator("prompt", "negative_prompt")
     @classmethod
@@ -525,6 +533,7 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
     seeded_from_input = "strength" in taken and bool(request.image or request.video)
     speed = {"cache_interval": request.cache_interval or 1}
     speed["guidance_end"] = 1.0 if request.guidance_end is None else request.guidance_end
+    speed["cache_threshold"] = request.cache_threshold or 0.0
     filled = request.model_copy(
         update={
             **{name: value for name, value in speed.items() if name in taken},

@@ -27,8 +27,8 @@ COMMON_FIELDS = _fields(
 )
 #: The UNet families' speed and memory measures (DeepCache, CFG cut-off, offload, compile, chunked decode).
 _UNET_FIELDS = _fields("image decode_chunk_size offload compile preset cache_interval guidance_end")
-#: What every Wan model reads besides the common fields.
-_WAN_FIELDS = _fields("prompt negative_prompt scheduler guidance flow_shift")
+#: What every Wan model reads besides the common fields (First Block Cache: ``cache_threshold``).
+_WAN_FIELDS = _fields("prompt negative_prompt scheduler guidance flow_shift preset cache_threshold")
 
 
 @dataclass(frozen=True)

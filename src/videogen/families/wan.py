@@ -43,6 +43,7 @@ from transformers import AutoTokenizer, CLIPVisionModel, PreTrainedTokenizerBase
 
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.wan_cache import TransformerCache
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
     clip_image_embeddings,
@@ -156,6 +157,8 @@ class WanEngine:
             vae,
         ]
         self.applied = prepare_modules(modules, transformer, device, speedups)
+        #: First Block Cache on the experts, set per video from ``request.cache_threshold``
+        self.cache = TransformerCache([transformer, *([transformer_2] if transformer_2 else [])])
 
     @classmethod
     def load(
@@ -225,6 +228,7 @@ class WanEngine:
             else:
                 latents, timesteps = self.noised_clip(clip, request, scheduler, generator)
             on_step = partial(report, "denoise", index)
+            self.cache.configure(request.cache_threshold)
             latents, counts = self.denoise(
                 latents, timesteps, scheduler, prompt, negative, request, on_step, conditioning
             )
@@ -245,6 +249,7 @@ class WanEngine:
                 "decode_chunk_size": frames.shape[0],
                 "speedups": self.applied,
                 "image_conditioning": conditioning_kind(conditioning),
+                **self.cache.record(),
             }
             kept = {"latents": latents.cpu()} if request.save_latents else None
             videos.append(

@@ -2,7 +2,9 @@
 
 ``quality`` is the model's reference settings (the catalog defaults). ``balanced`` and ``fast`` trade
 some fidelity for time with fewer steps, a multistep scheduler (UNet3D family), DeepCache feature
-reuse and, for ``fast``, classifier-free guidance on the first half of the steps only. Fields given
+reuse and, for ``fast``, classifier-free guidance on the first half of the steps only. Wan models
+(diffusion transformers) take fewer steps and diffusers' First Block Cache (``cache_threshold``): how
+many transformer calls it shortens depends on the video, so the record counts them. Fields given
 explicitly override the preset's values.
 """
 
@@ -14,14 +16,16 @@ from videogen.sampling.guidance import guided_steps
 
 #: preset -> family -> request fields it sets
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "quality": {"unet3d": {}, "svd": {}},
+    "quality": {"unet3d": {}, "svd": {}, "wan": {}},
     "balanced": {
         "unet3d": {"scheduler": "dpm++", "steps": 25, "cache_interval": 2},
         "svd": {"steps": 20, "cache_interval": 2},
+        "wan": {"steps": 30, "cache_threshold": 0.05},
     },
     "fast": {
         "unet3d": {"scheduler": "dpm++", "steps": 20, "cache_interval": 3, "guidance_end": 0.5},
         "svd": {"steps": 12, "cache_interval": 3, "guidance_end": 0.5},
+        "wan": {"steps": 20, "cache_threshold": 0.1},
     },
 }
 
