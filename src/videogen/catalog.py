@@ -118,6 +118,7 @@ KIND_COMPONENTS: dict[str, tuple[str, ...]] = {
     "wan_a14b": ("transformer_2",),
     "wan_a14b_i2v": ("transformer_2",),
     "wan_i2v": ("image_encoder", "image_processor"),
+    "wan_flf2v": ("image_encoder", "image_processor"),
 }
 
 UNET3D_TASKS = ("t2v", "i2v", "v2v")
@@ -225,6 +226,7 @@ WAN_TASKS = {
     "wan_ti2v": ("t2v", "i2v"),
     "wan_a14b": ("t2v",),
     "wan_i2v": ("i2v",),
+    "wan_flf2v": ("i2v",),
     "wan_a14b_i2v": ("i2v",),
 }
 
@@ -256,8 +258,8 @@ WAN_MODELS = (
          "Wan 2.1 image to video 14B at 480x832"),
     _wan("wan2.1-i2v-14b-720p", "wan_i2v", "Wan2.1-I2V-14B-720P-Diffusers", replace(_WAN_720, steps=40), 40.0,
          "Wan 2.1 image to video 14B at 720x1280"),
-    _wan("wan2.1-flf2v-14b", "wan_i2v", "Wan2.1-FLF2V-14B-720P-diffusers", replace(_WAN_720, flow_shift=16.0),
-         40.0, "Wan 2.1 first and last frame to video 14B at 720x1280"),
+    _wan("wan2.1-flf2v-14b", "wan_flf2v", "Wan2.1-FLF2V-14B-720P-diffusers",
+         replace(_WAN_720, flow_shift=16.0), 40.0, "Wan 2.1 first and last frame to video 14B at 720x1280"),
     _wan("wan2.2-ti2v-5b", "wan_ti2v", "Wan2.2-TI2V-5B-Diffusers",
          replace(_WAN_720, num_frames=121, height=704, fps=24.0), 24.0,
          "Wan 2.2 text or image to video 5B (704x1280, 121 frames at 24 fps)",
@@ -376,7 +378,9 @@ def _local_wan(path: Path, index: dict) -> ModelSpec:
     has = {name for name, value in index.items() if isinstance(value, list) and value[0] is not None}
     experts = "transformer_2" in has and index.get("boundary_ratio") is not None
     if index["_class_name"] == "WanImageToVideoPipeline":
-        kind = "wan_a14b_i2v" if experts else "wan_i2v"
+        transformer = _read_json(path / "transformer" / "config.json")
+        two_images = transformer.get("pos_embed_seq_len") is not None  # FLF2V's first/last positions
+        kind = "wan_a14b_i2v" if experts else "wan_flf2v" if two_images else "wan_i2v"
     elif index.get("expand_timesteps"):
         kind = "wan_ti2v"
     else:

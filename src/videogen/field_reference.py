@@ -20,6 +20,7 @@ SHORT_NAMES = {
     "wan_ti2v": "Wan TI2V",
     "wan_a14b": "Wan A14B",
     "wan_i2v": "Wan I2V",
+    "wan_flf2v": "Wan FLF2V",
     "wan_a14b_i2v": "Wan A14B I2V",
 }
 
@@ -31,7 +32,8 @@ def value_text(info: FieldInfo, kind: str | None = None) -> str:
     if choices:
         joined = " \\| ".join(f"`{choice}`" for choice in choices)
         return f"list of {joined}" if info.type == "choices" else joined
-    kind = {"numbers": "number or list of numbers", "bool": "true / false"}.get(info.type, info.type)
+    named = {"numbers": "number or list of numbers", "texts": "list of text", "bool": "true / false"}
+    kind = named.get(info.type, info.type)
     facts = " ".join(part for part in (info.range_text, info.unit) if part)
     return f"{kind}, {facts}" if facts else kind
 

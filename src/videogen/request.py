@@ -8,6 +8,7 @@ Errors always name the field, the value and what is allowed.
 from __future__ import annotations
 
 import logging
+import math
 import unicodedata
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -28,7 +29,9 @@ NoiseMode = Literal["independent", "shared", "mixed"]
 Fit = Literal["crop", "pad", "stretch"]
 CameraPath = Literal["orbit", "wave", "spiral", "front-back"]
 Preset = Literal["quality", "balanced", "fast"]
-Offload = Literal["model", "sequential"]
+Offload = Literal["model", "sequential", "group"]
+TextEncoderDevice = Literal["auto", "cpu"]
+WeightsDType = Literal["fp8"]
 SCHEDULERS: tuple[str, ...] = get_args(Scheduler)
 log = logging.getLogger(__name__)
 FORMATS: tuple[str, ...] = get_args(Format)
@@ -291,6 +294,14 @@ class Request(BaseModel):
     image_frame_ratio: OptionalFloat = declare(
         group="conditioning", description="SV3D: share of the frame the centred object fills.", gt=0, le=1
     )
+    lora: list[str] | None = declare(
+        group="conditioning",
+        description="Wan: LoRA weights to apply, a .safetensors file or a Hub repo in the local cache, "
+        "each optionally :SCALE (default 1), e.g. style.safetensors:0.8.",
+        flag="--lora",
+        min_length=1,
+        max_length=8,
+    )
     remove_background: bool = declare(
         True,
         group="conditioning",
@@ -349,7 +360,24 @@ class Request(BaseModel):
         ge=1,
     )
     offload: Offload | None = declare(
-        group="runtime", description="CUDA: keep weights on the CPU between uses.", advanced=True
+        group="runtime",
+        description="CUDA: keep weights on the CPU between uses: model (each component), sequential (each "
+        "layer) or group (each layer, fetched ahead on a stream).",
+        advanced=True,
+    )
+    text_encoder_device: TextEncoderDevice = declare(
+        "auto",
+        group="runtime",
+        description="Wan: cpu keeps the text encoder on the CPU, off the accelerator; auto puts it on the "
+        "device.",
+        advanced=True,
+    )
+    weights_dtype: WeightsDType | None = declare(
+        group="runtime",
+        description="Wan: fp8 stores the transformer weights in float8 (half of bf16's memory), computing in "
+        "dtype; slightly changes the output.",
+        default_text="dtype",
+        advanced=True,
     )
     compile: bool = declare(
         False,
@@ -403,6 +431,14 @@ class Request(BaseModel):
             _check_text(value, frozenset())
         return value
 
+    @field_validator("lora")
+    @classmethod
+    def _lora_entries(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            _check_text(entry, frozenset())
+            split_lora(entry)
+        return value
+
     @field_validator("background")
     @classmethod
     def _colour(cls, value: str) -> str:
@@ -443,6 +479,26 @@ def _check_text(value: str, allowed_controls: frozenset[str]) -> None:
     for char in value:
         if unicodedata.category(char) == "Cc" and char not in allowed_controls:
             raise ValueError(f"holds the control character {char!r}; send plain text")
+
+
+def split_lora(entry: str) -> tuple[str, float]:
+    """``"style.safetensors:0.8"`` -> ("style.safetensors", 0.8); the scale is 1 when left out.
+
+    Only a number after the last ':' is a scale, so a path with a colon (``C:\\loras\\x.safetensors``)
+    stays whole.
+    """
+    source, colon, tail = entry.rpartition(":")
+    try:
+        scale = float(tail) if colon else None
+    except ValueError:
+        scale = None
+    if scale is None:
+        source, scale = entry, 1.0
+    if not source.strip():
+        raise ValueError(f"{entry!r} names no file or repo; give PATH_OR_REPO or PATH_OR_REPO:SCALE")
+    if not math.isfinite(scale):
+        raise ValueError(f"{entry!r} has scale {tail!r}; the scale must be a finite number, e.g. 0.8")
+    return source, scale
 
 
 def parse_request(data: dict[str, Any]) -> Request:
@@ -592,6 +648,9 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
             kinds = f"{', '.join(others)} and {last}" if others else last
             why = kind.refusals.get(name, f"only {kinds} models use it")
             raise FieldError(name, getattr(request, name), f"{spec.id} does not use it ({why})")
+    for name, why in kind.required.items():
+        if not getattr(request, name):
+            raise FieldError(name, getattr(request, name), f"{spec.id} needs it ({why})")
     for name, allowed in kind.choices.items():
         value = getattr(request, name)
         if value is not None and value not in allowed:

@@ -28,7 +28,10 @@ COMMON_FIELDS = _fields(
 #: The UNet families' speed and memory measures (DeepCache, CFG cut-off, offload, compile, chunked decode).
 _UNET_FIELDS = _fields("image decode_chunk_size offload compile preset cache_interval guidance_end")
 #: What every Wan model reads besides the common fields (First Block Cache: ``cache_threshold``).
-_WAN_FIELDS = _fields("prompt negative_prompt scheduler guidance flow_shift preset cache_threshold")
+_WAN_FIELDS = _fields(
+    "prompt negative_prompt scheduler guidance flow_shift preset cache_threshold lora "
+    "offload text_encoder_device weights_dtype"
+)
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ class Kind:
     #: fields accepted but not read, with a warning saying why (a comparison sends every model
     #: of a grid the same prompt)
     ignored: dict[str, str] = field(default_factory=dict)
+    #: fields a request must give for this kind, and why
+    required: dict[str, str] = field(default_factory=dict)
 
     @property
     def taken(self) -> frozenset[str]:
@@ -73,7 +78,7 @@ _ONLY_SV3D_P = {name: "only SV3D_p models (sv3d-p) take camera angles" for name 
 _FLOW = {"scheduler": ("unipc", "euler")}
 _WAN_REFUSALS = {
     "guidance_2": "only the two-expert Wan 2.2 A14B models have a second guidance",
-    "last_image": "only Wan 2.1 I2V and FLF2V models end on a given frame",
+    "last_image": "only Wan 2.1 FLF2V and Wan 2.2 I2V-A14B end on a given frame",
     "image": "for image + prompt use wan2.2-ti2v-5b or a Wan image-to-video model",
     "video": "only Wan 2.1 text-to-video models start from a video",
 }
@@ -150,16 +155,25 @@ KINDS: dict[str, Kind] = {
         Kind(
             "wan_i2v",
             "wan",
-            "Image (and last frame) to video (Wan 2.1 I2V, FLF2V)",
-            _WAN_FIELDS | _fields("image last_image fit background"),
+            "Image to video (Wan 2.1 I2V)",
+            _WAN_FIELDS | _fields("image fit background"),
             _WAN_REFUSALS,
             _FLOW,
         ),
         Kind(
+            "wan_flf2v",
+            "wan",
+            "First and last frame to video (Wan 2.1 FLF2V)",
+            _WAN_FIELDS | _fields("image last_image fit background"),
+            _WAN_REFUSALS,
+            _FLOW,
+            required={"last_image": "a first-and-last-frame model needs the frame the video ends on"},
+        ),
+        Kind(
             "wan_a14b_i2v",
             "wan",
-            "Image to video, two experts (Wan 2.2 I2V A14B)",
-            _WAN_FIELDS | _fields("image guidance_2 fit background"),
+            "Image (and last frame) to video, two experts (Wan 2.2 I2V A14B)",
+            _WAN_FIELDS | _fields("image last_image guidance_2 fit background"),
             _WAN_REFUSALS,
             _FLOW,
         ),
