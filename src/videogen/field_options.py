@@ -26,6 +26,7 @@ OPTION_TYPES: dict[str, Any] = {
     "choice": str,
     "numbers": str,
     "choices": list[str],
+    "texts": list[str],
 }
 
 
@@ -38,7 +39,7 @@ def help_text(info: FieldInfo) -> str:
         text += f" (in {info.unit})"
     if info.type == "numbers":
         text += " One number, or several separated by commas."
-    if info.type == "choices":
+    if info.type in ("choices", "texts"):
         text += " Repeatable."
     return text
 
@@ -50,6 +51,8 @@ def field_option(info: FieldInfo) -> tuple[Any, typer.models.ParameterInfo]:
         return str | None, typer.Argument(help=info.description, show_default=False)
     names = [f"{info.flag}/--no-{info.flag.removeprefix('--')}"] if info.type == "bool" else [info.flag]
     metavar = "[" + "|".join(info.choices) + "]" if info.choices else None
+    if info.type == "texts":
+        metavar = "TEXT"
     option = typer.Option(
         *names,
         help=help_text(info),

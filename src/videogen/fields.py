@@ -20,7 +20,7 @@ from videogen.catalog import Defaults, ModelSpec
 from videogen.families import KINDS, kinds_taking
 from videogen.request import GROUPS, Request
 
-Type = Literal["text", "int", "float", "bool", "choice", "numbers", "choices"]
+Type = Literal["text", "int", "float", "bool", "choice", "numbers", "choices", "texts"]
 #: fields whose empty value the model's catalog defaults decide
 MODEL_DECIDES = frozenset(f.name for f in fields(Defaults))
 
@@ -164,7 +164,7 @@ def _entry(annotation: Any) -> tuple[Type, tuple[str, ...]]:
         item = _strip(typing.get_args(inner)[0])
         if typing.get_origin(item) is Literal:
             return "choices", typing.get_args(item)
-        return "numbers", ()
+        return ("texts" if item is str else "numbers"), ()
     if origin is Literal:
         return "choice", typing.get_args(inner)
     return {bool: "bool", int: "int", float: "float"}.get(inner, "text"), ()  # type: ignore[return-value]

@@ -294,6 +294,11 @@ class Request(BaseModel):
     image_frame_ratio: OptionalFloat = declare(
         group="conditioning", description="SV3D: share of the frame the centred object fills.", gt=0, le=1
     )
+    remove_background: bool = declare(
+        True,
+        group="conditioning",
+        description="SV3D: cut the object out of its background before centring it on white.",
+    )
     lora: list[str] | None = declare(
         group="conditioning",
         description="Wan: LoRA weights to apply, a .safetensors file or a Hub repo in the local cache, "
@@ -301,11 +306,6 @@ class Request(BaseModel):
         flag="--lora",
         min_length=1,
         max_length=8,
-    )
-    remove_background: bool = declare(
-        True,
-        group="conditioning",
-        description="SV3D: cut the object out of its background before centring it on white.",
     )
     # output
     formats: list[Format] = declare(

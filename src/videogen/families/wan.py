@@ -43,6 +43,7 @@ from transformers import AutoTokenizer, CLIPVisionModel, PreTrainedTokenizerBase
 
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.lora import applied_loras
 from videogen.families.wan_cache import TransformerCache
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
@@ -202,9 +203,14 @@ class WanEngine:
     def generate(
         self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None
     ) -> list[GeneratedVideo]:
-        """Generate one video per seed for a resolved request: from noise, or from ``inputs.video``."""
-        with self.speedups.running():
-            return self._generate(request, seeds, report, inputs or Inputs())
+        """Generate one video per seed for a resolved request: from noise, or from ``inputs.video``;
+        the request's LoRAs are on the experts for this call only."""
+        loaded = applied_loras(request.lora or [], self.transformer, self.transformer_2)
+        with loaded as loras, self.speedups.running():
+            videos = self._generate(request, seeds, report, inputs or Inputs())
+        for video in videos:
+            video.record["lora"] = loras
+        return videos
 
     def _generate(
         self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs

@@ -56,6 +56,8 @@ def help_text(info: FieldInfo, spec: ModelSpec | None) -> str:
         parts.append(" ".join(part for part in (info.range_text, info.unit) if part) + ".")
     if info.type == "numbers":
         parts.append("One value, or several separated by commas.")
+    if info.type == "texts":
+        parts.append("One a line.")
     parts.append(f"Default: {default_for(info, spec)}.")
     return " ".join(parts)
 
@@ -82,6 +84,8 @@ class Control:
             return typed_number(value)
         if entry == "numbers":
             return [typed_number(item) for item in re.split(r"[,\s]+", value.strip()) if item]
+        if entry == "lines":
+            return [line.strip() for line in value.splitlines() if line.strip()]
         if entry == "choice" or (entry == "text" and self.name not in MULTILINE):
             return value.strip()
         if entry == "tri-state":
@@ -93,6 +97,8 @@ class Control:
         entry = self.entry
         if entry in ("number", "text", "numbers"):
             return "" if value is None else shown_value(value)
+        if entry == "lines":
+            return "" if value is None else "\n".join(value)
         if entry in ("choice", "tri-state"):
             if value is None:
                 return DEFAULT_CHOICE
@@ -108,7 +114,7 @@ class Control:
         update: dict[str, Any] = {"visible": visible}
         if self.entry != "upload":
             update["info"] = help_text(self.info, spec)
-        if self.entry in ("number", "text", "numbers"):
+        if self.entry in ("number", "text", "numbers", "lines"):
             update["placeholder"] = default_for(self.info, spec)
         return gr.update(**update)
 
@@ -125,15 +131,15 @@ def typed_number(text: str) -> int | float | str:
 
 
 def entry_of(info: FieldInfo) -> str:
-    """How the field is entered: number, text, numbers, choice, tri-state, checkbox or checkboxes
-    (the form builds uploads and model pickers itself)."""
+    """How the field is entered: number, text, numbers, lines (one value a line), choice, tri-state,
+    checkbox or checkboxes (the form builds uploads and model pickers itself)."""
     if info.type in ("int", "float"):
         return "number"
     if info.type == "bool":
         return "checkbox" if info.default is not None else "tri-state"
     if info.type == "choices":
         return "checkboxes"
-    return {"choice": "choice", "numbers": "numbers"}.get(info.type, "text")
+    return {"choice": "choice", "numbers": "numbers", "texts": "lines"}.get(info.type, "text")
 
 
 def build_control(info: FieldInfo, spec: ModelSpec | None, visible: bool) -> Control:
@@ -157,6 +163,6 @@ def build_control(info: FieldInfo, spec: ModelSpec | None, visible: bool) -> Con
         value = DEFAULT_CHOICE if info.default is None else info.default
         component = gr.Dropdown(choices, value=value, **common)
     else:
-        lines = MULTILINE.get(info.name, 1)
+        lines = MULTILINE.get(info.name, 2 if entry == "lines" else 1)
         component = gr.Textbox(value="", placeholder=placeholder, lines=lines, max_lines=12, **common)
     return Control(info, component, entry)
