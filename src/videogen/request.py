@@ -161,10 +161,16 @@ class Request(BaseModel):
     # shape
     num_frames: OptionalInt = declare(group="shape", description="Frames per video.", unit="frames", ge=1)
     height: OptionalInt = declare(
-        group="shape", description="Height, a positive multiple of 8.", unit="pixels", schema=MULTIPLE_OF_8
+        group="shape",
+        description="Height: a multiple of 8, or of the model's own step (Wan 16, Wan 2.2 TI2V 32).",
+        unit="pixels",
+        schema=MULTIPLE_OF_8,
     )
     width: OptionalInt = declare(
-        group="shape", description="Width, a positive multiple of 8.", unit="pixels", schema=MULTIPLE_OF_8
+        group="shape",
+        description="Width: a multiple of 8, or of the model's own step (Wan 16, Wan 2.2 TI2V 32).",
+        unit="pixels",
+        schema=MULTIPLE_OF_8,
     )
     # sampling
     steps: OptionalInt = declare(
