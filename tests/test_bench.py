@@ -8,8 +8,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from videogen.architectures import ARCHITECTURES
+from videogen.architectures import (
+    ARCHITECTURES,
+    UMT5_XXL_ENCODER,
+    WAN21_1_3B_TRANSFORMER,
+    WAN21_VAE,
+    Architecture,
+)
 from videogen.bench.flops import count_flops
+from videogen.bench.random_weights import write_random_model
 from videogen.bench.runner import ABLATIONS, FIGURES
 from videogen.catalog import CATALOG
 from videogen.cli import app
@@ -102,3 +109,52 @@ def test_flop_count_of_the_full_size_unet_matches_the_design(tmp_path, folder_fa
     counts = count_flops(tmp_path, folder_family, *shape)
     assert counts["unet_evaluation_tflop"] == pytest.approx(tflop, rel=0.02)
     assert counts["decode_frame_tflop"] is None and "decode_frame_error" in counts  # no VAE config here
+
+
+#: a Wan 2.1 architecture at the tiny test models' size, written the way the full-size ones are
+TINY_WAN = Architecture(
+    "tiny-wan",
+    "wan",
+    {**WAN21_1_3B_TRANSFORMER, "num_attention_heads": 2, "attention_head_dim": 12, "ffn_dim": 32,
+     "num_layers": 2, "text_dim": 32, "rope_max_seq_len": 32},
+    "AutoencoderKLWan",
+    {**WAN21_VAE, "base_dim": 3, "dim_mult": [1, 1, 1, 1], "num_res_blocks": 1},
+    {**UMT5_XXL_ENCODER, "d_model": 32, "d_ff": 37, "d_kv": 8, "num_heads": 4, "num_layers": 2},
+    {"flow_shift": 3.0},
+    {"boundary_ratio": None, "expand_timesteps": False},
+)  # fmt: skip
+
+
+def test_bench_of_random_wan_weights_against_wan_pipeline(tmp_path) -> None:
+    folder = tmp_path / "tiny-wan"
+    write_random_model(TINY_WAN, folder, seed=0)
+    shape = ["--num-frames", "5", "--steps", "3"]
+    report = _bench("--model", str(folder), "--vs-diffusers", *shape)
+    assert [run["name"] for run in report["runs"]] == ["videogen", "diffusers"]
+    for run in report["runs"]:
+        assert run["unet_calls"] == 6 and run["unet_items"] == 6  # 3 guided steps, one call per branch
+        assert run["decode_s"] > 0 and run["encode_s"] > 0 and run["unet_s"] > 0
+    assert report["max_abs_difference"] < 1e-4, "the same weights and seed give the same frames"
+    assert report["ratios"]["unet_evaluations"] == 1
+    assert report["flops"]["unet_evaluation_tflop"] > 0 and report["flops"]["decode_frame_tflop"] > 0
+    assert report["flops"]["encode_tflop"] > 0 and report["summary"]["videogen"]["unet_tflops"] > 0
+    cached = _bench("--model", str(folder), "--preset", "fast", *shape)
+    record = cached["runs"][0]["record"]
+    assert cached["settings"]["cache_threshold"] == 0.1 and cached["settings"]["steps"] == 3
+    assert record["transformer_evaluations"] + record["transformer_skipped_evaluations"] == 6
+
+
+@pytest.mark.parametrize(("name", "shape", "tflop"), [("wan2.1-t2v-1.3b", (17, 240, 416), 5.92)])
+def test_flop_count_of_full_size_wan(tmp_path, name, shape, tflop) -> None:
+    arch = ARCHITECTURES[name]
+    for sub, cls, config in (
+        ("transformer", "WanTransformer3DModel", arch.unet),
+        ("vae", "AutoencoderKLWan", arch.vae),
+    ):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "config.json").write_text(json.dumps({"_class_name": cls, **config}))
+    counts = count_flops(tmp_path, "wan", *shape)
+    # 5 x 15 x 26 = 1950 tokens: about 2 FLOP per token per weight of the blocks (the cross-attention's
+    # key/value projections run on the 512 text tokens instead), plus attention itself
+    assert counts["unet_evaluation_tflop"] == pytest.approx(tflop, rel=0.02)
+    assert counts["decode_frame_tflop"] > 0

@@ -75,6 +75,70 @@ SVD_IMAGE_ENCODER: dict[str, Any] = {  # OpenCLIP ViT-H/14
     "hidden_act": "gelu",
 }
 
+# Wan (config.json of Wan-AI/Wan2.1-T2V-1.3B-Diffusers and Wan-AI/Wan2.2-TI2V-5B-Diffusers; the 2.1 VAE
+# is AutoencoderKLWan's defaults, the 2.2 VAE's latent statistics are left at 0 / 1: they cost nothing)
+_WAN_TRANSFORMER: dict[str, Any] = {
+    "patch_size": [1, 2, 2],
+    "attention_head_dim": 128,
+    "text_dim": 4096,
+    "freq_dim": 256,
+    "num_layers": 30,
+    "cross_attn_norm": True,
+    "qk_norm": "rms_norm_across_heads",
+    "eps": 1e-6,
+    "rope_max_seq_len": 1024,
+}
+WAN21_1_3B_TRANSFORMER: dict[str, Any] = {
+    **_WAN_TRANSFORMER,
+    "num_attention_heads": 12,
+    "in_channels": 16,
+    "out_channels": 16,
+    "ffn_dim": 8960,
+}
+WAN22_5B_TRANSFORMER: dict[str, Any] = {
+    **_WAN_TRANSFORMER,
+    "num_attention_heads": 24,
+    "in_channels": 48,
+    "out_channels": 48,
+    "ffn_dim": 14336,
+}
+WAN21_VAE: dict[str, Any] = {
+    "base_dim": 96,
+    "z_dim": 16,
+    "dim_mult": [1, 2, 4, 4],
+    "num_res_blocks": 2,
+    "attn_scales": [],
+    "temperal_downsample": [False, True, True],
+}
+WAN22_VAE: dict[str, Any] = {
+    **WAN21_VAE,
+    "base_dim": 160,
+    "decoder_base_dim": 256,
+    "z_dim": 48,
+    "in_channels": 12,
+    "out_channels": 12,
+    "is_residual": True,
+    "patch_size": 2,
+    "scale_factor_spatial": 16,
+    "scale_factor_temporal": 4,
+    "latents_mean": [0.0] * 48,
+    "latents_std": [1.0] * 48,
+}
+#: google/umt5-xxl's encoder (5.7B parameters, 4.6B without the embedding); ``vocab_size`` is set to
+#: the tiny generated tokenizer's when the model is written, as the UNets keep CLIP's with theirs
+UMT5_XXL_ENCODER: dict[str, Any] = {
+    "d_model": 4096,
+    "d_ff": 10240,
+    "d_kv": 64,
+    "num_heads": 64,
+    "num_layers": 24,
+    "feed_forward_proj": "gated-gelu",
+    "relative_attention_num_buckets": 32,
+    "relative_attention_max_distance": 128,
+    "layer_norm_epsilon": 1e-6,
+    "dropout_rate": 0.0,
+}
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -82,11 +146,12 @@ class Architecture:
 
     name: str
     family: str
-    unet: dict[str, Any]
+    unet: dict[str, Any]  # the denoiser: the UNet, or Wan's transformer
     vae_class: str
     vae: dict[str, Any]
-    encoder: dict[str, Any] = field(default_factory=dict)  # CLIP text (unet3d) or vision (svd) config
+    encoder: dict[str, Any] = field(default_factory=dict)  # CLIP text (unet3d), vision (svd), UMT5 (wan)
     scheduler: dict[str, Any] = field(default_factory=dict)
+    pipeline: dict[str, Any] = field(default_factory=dict)  # model_index.json settings (expand_timesteps)
 
 
 ARCHITECTURES: dict[str, Architecture] = {
@@ -136,6 +201,26 @@ ARCHITECTURES: dict[str, Architecture] = {
             SV3D_VAE_CONFIG,
             SVD_IMAGE_ENCODER,
             SVD_SCHEDULER_CONFIG,
+        ),
+        Architecture(
+            "wan2.1-t2v-1.3b",
+            "wan",
+            WAN21_1_3B_TRANSFORMER,
+            "AutoencoderKLWan",
+            WAN21_VAE,
+            UMT5_XXL_ENCODER,
+            {"flow_shift": 3.0},
+            {"boundary_ratio": None, "expand_timesteps": False},
+        ),
+        Architecture(
+            "wan2.2-ti2v-5b",
+            "wan",
+            WAN22_5B_TRANSFORMER,
+            "AutoencoderKLWan",
+            WAN22_VAE,
+            UMT5_XXL_ENCODER,
+            {"flow_shift": 5.0},
+            {"boundary_ratio": None, "expand_timesteps": True},
         ),
     )
 }

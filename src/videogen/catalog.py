@@ -251,7 +251,7 @@ def _wan(
 
 WAN_MODELS = (
     _wan("wan2.1-t2v-1.3b", "wan_t2v", "Wan2.1-T2V-1.3B-Diffusers", replace(_WAN_480, strength=0.8), 8.2,
-         "Wan 2.1 text to video 1.3B (480x832, 81 frames)"),
+         "Wan 2.1 text to video 1.3B (480x832, 81 frames)", architecture="wan2.1-t2v-1.3b"),
     _wan("wan2.1-t2v-14b", "wan_t2v", "Wan2.1-T2V-14B-Diffusers", replace(_WAN_720, strength=0.8), 40.0,
          "Wan 2.1 text to video 14B (720x1280 or 480x832)"),
     _wan("wan2.1-i2v-14b-480p", "wan_i2v", "Wan2.1-I2V-14B-480P-Diffusers", replace(_WAN_480, steps=40), 40.0,
@@ -263,7 +263,7 @@ WAN_MODELS = (
     _wan("wan2.2-ti2v-5b", "wan_ti2v", "Wan2.2-TI2V-5B-Diffusers",
          replace(_WAN_720, num_frames=121, height=704, fps=24.0), 24.0,
          "Wan 2.2 text or image to video 5B (704x1280, 121 frames at 24 fps)",
-         limits=replace(_WAN_LIMITS, max_frames=241, size_multiple=32)),
+         limits=replace(_WAN_LIMITS, max_frames=241, size_multiple=32), architecture="wan2.2-ti2v-5b"),
     _wan("wan2.2-t2v-a14b", "wan_a14b", "Wan2.2-T2V-A14B-Diffusers",
          replace(_WAN_720, steps=40, guidance=4.0, guidance_2=3.0, flow_shift=12.0), 80.0,
          "Wan 2.2 text to video, two 14B experts (720x1280)"),

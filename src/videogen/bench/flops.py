@@ -9,6 +9,7 @@ TFLOP/s figures).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from videogen.families.decoding import vae_class, vae_decoder
 
 log = logging.getLogger(__name__)
 TEXT_TOKENS = 77
+#: the prompt length Wan's UMT5 encoder pads to (MAX_SEQUENCE_LENGTH in families/wan.py)
+WAN_TEXT_TOKENS = 512
 
 
 def _count(run) -> int:
@@ -47,9 +50,10 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
 
     A count that fails (a model this code does not know how to feed) is None with the reason.
     """
+    if family == "wan":
+        return _counted(_wan_counts(folder, num_frames, height, width))
     h, w = height // 8, width // 8
     meta = {"device": "meta"}
-    counts: dict[str, Any] = {}
 
     def unet() -> int:
         if family == "unet3d":
@@ -77,7 +81,13 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
         side = model.config.image_size
         return _count(lambda: model(torch.empty(1, 3, side, side, **meta)))
 
-    for name, count in (("unet_evaluation", unet), ("decode_frame", decode), ("encode", encode)):
+    return _counted({"unet_evaluation": unet, "decode_frame": decode, "encode": encode})
+
+
+def _counted(counters: dict[str, Callable[[], float]]) -> dict[str, Any]:
+    """Run each counter: TFLOP per name, or None and the reason when it fails."""
+    counts: dict[str, Any] = {}
+    for name, count in counters.items():
         try:
             counts[f"{name}_tflop"] = count() / 1e12
         except Exception as exc:  # report, do not fail the benchmark
@@ -85,3 +95,32 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
             counts[f"{name}_tflop"] = None
             counts[f"{name}_error"] = f"{type(exc).__name__}: {exc}"
     return counts
+
+
+def _wan_counts(folder: Path, num_frames: int, height: int, width: int) -> dict[str, Callable[[], float]]:
+    """Wan: one transformer call with the prompt's 512 tokens, the clip's decode shared over its
+    frames (the VAE decodes a clip at once), and UMT5 on the prompt and the negative prompt."""
+    meta = {"device": "meta"}
+
+    def latents(vae: Any) -> torch.Tensor:
+        config = vae.config
+        frames = (num_frames - 1) // config.scale_factor_temporal + 1
+        spatial = config.scale_factor_spatial
+        return torch.empty(1, config.z_dim, frames, height // spatial, width // spatial, **meta)
+
+    def transformer() -> float:
+        model = _meta(diffusers.WanTransformer3DModel, folder, "transformer")
+        sample = latents(_meta(diffusers.AutoencoderKLWan, folder, "vae"))
+        text = torch.empty(1, WAN_TEXT_TOKENS, model.config.text_dim, **meta)
+        return _count(lambda: model(sample, torch.tensor([500.0], **meta), text, return_dict=False))
+
+    def decode() -> float:
+        model = _meta(diffusers.AutoencoderKLWan, folder, "vae")
+        return _count(lambda: model.decode(latents(model))) / num_frames
+
+    def encode() -> float:
+        model = _meta_transformers(transformers.UMT5EncoderModel, folder, "text_encoder")
+        ids = torch.zeros(2, WAN_TEXT_TOKENS, dtype=torch.long, **meta)
+        return _count(lambda: model(ids))
+
+    return {"unet_evaluation": transformer, "decode_frame": decode, "encode": encode}

@@ -25,7 +25,7 @@ class Meter:
         started: list[float] = []
 
         def before(module: nn.Module, args: tuple, kwargs: dict) -> None:
-            sample = args[0] if args else kwargs["sample"]
+            sample = args[0] if args else kwargs.get("sample", kwargs.get("hidden_states"))
             self.unet_calls += 1
             self.unet_items += len(sample)
             started.append(time.perf_counter())

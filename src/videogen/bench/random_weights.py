@@ -20,6 +20,13 @@ from videogen.testing._layout import save_component, seeded, write_model_index
 from videogen.testing._svd import SVD_COMPONENTS, write_clip_image_processor
 from videogen.testing._tokenizer import write_tiny_clip_tokenizer
 from videogen.testing._unet3d import UNET3D_COMPONENTS
+from videogen.testing._wan import (
+    WAN_COMPONENTS,
+    add_pipeline_settings,
+    umt5_vocab,
+    wan_unipc_scheduler,
+    write_tiny_umt5_tokenizer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +56,9 @@ def random_model(name: str, seed: int = 0) -> Path:
 def write_random_model(arch: Architecture, folder: Path, seed: int) -> None:
     """Write every component of ``arch`` into ``folder``, one at a time to bound memory."""
     folder.mkdir(parents=True)
+    if arch.family == "wan":
+        write_random_wan(arch, folder, seed)
+        return
     unet_class = "UNet3DConditionModel" if arch.family == "unet3d" else "UNetSpatioTemporalConditionModel"
     parts: list[tuple[str, type, object]] = [
         ("unet", getattr(diffusers, unet_class), arch.unet),
@@ -74,3 +84,26 @@ def write_random_model(arch: Architecture, folder: Path, seed: int) -> None:
         save_component(folder, "scheduler", diffusers.EulerDiscreteScheduler(**arch.scheduler))
         components = {**SVD_COMPONENTS, "vae": ("diffusers", arch.vae_class)}
         write_model_index(folder, "StableVideoDiffusionPipeline", components)
+
+
+def write_random_wan(arch: Architecture, folder: Path, seed: int) -> None:
+    """A WanPipeline folder: transformer, VAE and UMT5 encoder of ``arch``, the tiny generated UMT5
+    tokenizer (the encoder's embedding has its vocabulary: rows no token reads cost nothing), UniPC
+    with flow sigmas at the architecture's shift, and the model_index settings (expand_timesteps)."""
+    encoder = transformers.UMT5Config(
+        **arch.encoder, vocab_size=len(umt5_vocab()), pad_token_id=0, eos_token_id=1, decoder_start_token_id=0
+    )
+    parts: list[tuple[str, type, object]] = [
+        ("transformer", diffusers.WanTransformer3DModel, arch.unet),
+        ("vae", diffusers.AutoencoderKLWan, arch.vae),
+        ("text_encoder", transformers.UMT5EncoderModel, encoder),
+    ]
+    for name, cls, config in parts:
+        with seeded(seed):
+            model = cls(**config) if isinstance(config, dict) else cls(config)
+        save_component(folder, name, model)
+        del model
+    write_tiny_umt5_tokenizer(folder / "tokenizer")
+    save_component(folder, "scheduler", wan_unipc_scheduler(**arch.scheduler))
+    write_model_index(folder, "WanPipeline", WAN_COMPONENTS)
+    add_pipeline_settings(folder, arch.pipeline)

@@ -45,7 +45,8 @@ FIGURES = ("load_s", "encode_s", "unet_step_s", "unet_s", "decode_s", "generate_
            "peak_vram_mb")  # fmt: skip
 #: request fields the report repeats
 SETTINGS = ("num_frames", "height", "width", "steps", "scheduler", "guidance", "min_guidance", "max_guidance",
-            "seed", "decode_chunk_size", "preset", "cache_interval", "guidance_end")  # fmt: skip
+            "seed", "decode_chunk_size", "preset", "cache_interval", "guidance_end", "flow_shift",
+            "cache_threshold")  # fmt: skip
 PROMPT = "a panda eating bamboo on a rock"
 STILL = "red-ball"
 
@@ -168,7 +169,9 @@ def _summary(runs: list[dict[str, Any]], flops: dict[str, Any], frames: int) -> 
     summary["unet_calls"] = runs[0]["unet_calls"]
     summary["unet_evaluations"] = runs[0]["unet_items"]
     per_evaluation = flops.get("unet_evaluation_tflop")
-    shallow = runs[0]["record"].get("unet_shallow_evaluations", 0)
+    record = runs[0]["record"]
+    # evaluations cut short (DeepCache's shallow path, Wan's First Block Cache) do not cost a full count
+    shallow = record.get("unet_shallow_evaluations", 0) or record.get("transformer_skipped_evaluations", 0)
     if per_evaluation and summary["unet_s"] and not shallow:
         summary["unet_tflops"] = per_evaluation * summary["unet_evaluations"] / summary["unet_s"]
     else:

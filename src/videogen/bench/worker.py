@@ -127,9 +127,14 @@ def run_case(case: Case) -> dict[str, Any]:
 
 def _instrument(meter: Meter, models: Any, family: str) -> None:
     """The same hooks on our engine and on the stock pipeline: their attributes share names."""
-    meter.time_unet(models.unet)
+    if family == "wan":  # the transformer(s) count as the UNet
+        for denoiser in (models.transformer, models.transformer_2):
+            if denoiser is not None:
+                meter.time_unet(denoiser)
+    else:
+        meter.time_unet(models.unet)
     meter.time_method(models.vae, "decode", "decode")
-    if family == "unet3d":
+    if family in ("unet3d", "wan"):
         meter.time_method(models.text_encoder, "forward", "encode")
     else:
         meter.time_method(models.image_encoder, "forward", "encode")
@@ -137,9 +142,10 @@ def _instrument(meter: Meter, models: Any, family: str) -> None:
 
 
 def _stock_pipeline(family: str, folder: Path, device: torch.device, dtype: torch.dtype) -> Any:
-    from diffusers import StableVideoDiffusionPipeline, TextToVideoSDPipeline
+    from diffusers import StableVideoDiffusionPipeline, TextToVideoSDPipeline, WanPipeline
 
-    cls = TextToVideoSDPipeline if family == "unet3d" else StableVideoDiffusionPipeline
+    classes = {"unet3d": TextToVideoSDPipeline, "svd": StableVideoDiffusionPipeline, "wan": WanPipeline}
+    cls = classes[family]
     pipeline = cls.from_pretrained(folder, torch_dtype=dtype).to(device)
     pipeline.set_progress_bar_config(disable=True)
     return pipeline
@@ -155,6 +161,15 @@ def _run_stock(pipeline: Any, family: str, request: Request, image: Image.Image 
         "generator": torch.Generator("cpu").manual_seed(request.seed),
         "output_type": "np",
     }
+    if family == "wan":
+        pipeline.scheduler = _wan_scheduler(pipeline.scheduler, request)
+        return pipeline(
+            request.prompt,
+            negative_prompt=request.negative_prompt,
+            guidance_scale=request.guidance,
+            guidance_scale_2=request.guidance_2,
+            **common,
+        ).frames[0]
     if family == "unet3d":
         return pipeline(
             request.prompt, negative_prompt=request.negative_prompt, guidance_scale=request.guidance, **common
@@ -169,6 +184,16 @@ def _run_stock(pipeline: Any, family: str, request: Request, image: Image.Image 
         decode_chunk_size=request.decode_chunk_size,
         **common,
     ).frames[0]
+
+
+def _wan_scheduler(folder_scheduler: Any, request: Request) -> Any:
+    """The scheduler our Wan engine makes for the request (kind and flow shift), for the stock side."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    shift = request.flow_shift if request.flow_shift is not None else folder_scheduler.config.flow_shift
+    if request.scheduler == "euler":
+        return FlowMatchEulerDiscreteScheduler(num_train_timesteps=1000, shift=shift)
+    return folder_scheduler.from_config(folder_scheduler.config, flow_shift=shift)
 
 
 def main(argv: list[str]) -> None:
