@@ -27,9 +27,9 @@ from videogen.media.writers import write_mp4
 SMALL = {"prompt": "a panda", "model": "tiny-unet3d", "num_frames": 8, "height": 64, "width": 64}
 
 
-def png_bytes(width: int = 32, height: int = 24) -> bytes:
+def png_bytes(width: int = 32, height: int = 24, colour: tuple[int, int, int] = (200, 40, 40)) -> bytes:
     buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (200, 40, 40)).save(buffer, format="PNG")
+    Image.new("RGB", (width, height), colour).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
