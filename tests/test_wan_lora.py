@@ -221,3 +221,17 @@ def test_lora_entries_are_checked_and_refused_off_wan() -> None:
         Request(prompt="a cat", model="wan2.1-t2v-1.3b", lora=["style.safetensors:0.8"])
     )
     assert request.lora == ["style.safetensors:0.8"]
+
+
+def test_the_ui_control_takes_one_lora_a_line_and_shows_them_back() -> None:
+    from videogen.fields import field_info
+    from videogen.server.ui.controls import OMIT, build_control
+
+    control = build_control(field_info("lora"), None, True)
+    assert control.entry == "lines"
+    assert control.request_value(" style.safetensors:0.8\n\n  owner/repo \n") == [
+        "style.safetensors:0.8",
+        "owner/repo",
+    ]
+    assert control.request_value("  ") is OMIT
+    assert control.control_value(["a.safetensors:0.5", "b"]) == "a.safetensors:0.5\nb"

@@ -119,9 +119,8 @@ def _sample(info: FieldInfo) -> Any:
         return info.choices[-1]
     if info.type == "choices":
         return list(info.choices[:2])
-    return {"int": 3, "float": 0.5, "bool": not info.default, "text": "x y", "numbers": [0.0, 12.5]}[
-        info.type
-    ]
+    samples = {"int": 3, "float": 0.5, "bool": not info.default, "text": "x y", "numbers": [0.0, 12.5]}
+    return {**samples, "texts": ["a.safetensors:0.5", "b"]}[info.type]
 
 
 def test_a_recorded_request_fills_the_form_and_is_sent_back_unchanged(form: Form) -> None:
