@@ -24,8 +24,9 @@ import torch
 from videogen import __version__
 from videogen.catalog import ModelSpec
 from videogen.engines import ENGINES, Engine, EngineCache
-from videogen.errors import FieldError
+from videogen.errors import FieldError, UserError
 from videogen.families.base import GeneratedVideo, Inputs
+from videogen.families.undecoded import DecodeFailed
 from videogen.inputs import fit_frames, load_inputs
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import to_uint8, write_outputs
@@ -95,9 +96,12 @@ def generate(
     writable_folder("out_dir", request.out_dir)  # before the compute, not after it
     inputs, input_record = load_inputs(request, resolved.spec)
     run = _Run(resolved, engines, report, started)
-    videos = run.generate(inputs, video_seeds(resolved.seed, request.num_videos))
+    try:
+        videos = run.generate(inputs, video_seeds(resolved.seed, request.num_videos))
+    except DecodeFailed as failed:
+        raise run.keep_undecoded(failed, {"inputs": input_record}, input_image_of(inputs)) from failed.cause
     result = GenerationResult(request=request, seed=resolved.seed, seed_was_random=resolved.seed_was_random)
-    input_image = None if inputs.image is None else np.asarray(inputs.image)
+    input_image = input_image_of(inputs)
     result.videos = [
         run.write(video, index, {"inputs": input_record}, input_image) for index, video in enumerate(videos)
     ]
@@ -168,7 +172,12 @@ class _Run:
         self.engines, self.report, self.started = engines, report, started
         self.device = runtime_device(self.request)
         self.dtype = resolve_dtype(self.request.dtype, self.device)
-        self.speedups = Speedups(compile=self.request.compile, offload=self.request.offload)
+        self.speedups = Speedups(
+            compile=self.request.compile,
+            offload=self.request.offload,
+            text_encoder_device=self.request.text_encoder_device,
+            weights_dtype=self.request.weights_dtype,
+        )
         self.load_seconds = 0.0
 
     def engine(self) -> Engine:
@@ -188,12 +197,19 @@ class _Run:
         return self.engine().generate(self.request, seeds, self.report, inputs)
 
     def write(
-        self, video: GeneratedVideo, index: int, extra: dict, input_image: np.ndarray | None = None
+        self,
+        video: GeneratedVideo,
+        index: int,
+        extra: dict,
+        input_image: np.ndarray | None = None,
+        formats: list[str] | None = None,
     ) -> VideoOutput:
-        """Write one video's files and sidecar (watermarked first when the request asks for it)."""
+        """Write one video's files and sidecar (watermarked first when the request asks for it), in
+        ``formats`` (default: the request's; none for latents alone)."""
         self.report("write", index)
         request, spec = self.request, self.spec
-        frames, watermark = apply_watermark(to_uint8(video.frames), bool(request.watermark))
+        formats = request.formats if formats is None else formats
+        frames, watermark = apply_watermark(to_uint8(video.frames), bool(request.watermark) and bool(formats))
         timings = {"load_s": self.load_seconds, **video.timings}
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         named_after = output_base(request.prompt, request.image or request.video, spec.id)
@@ -228,7 +244,7 @@ class _Run:
         write_started = time.perf_counter()
         files = write_outputs(
             frames,
-            request.formats,
+            formats,
             Path(request.out_dir),
             base,
             request.fps,
@@ -240,6 +256,19 @@ class _Run:
         timings["write_s"] = time.perf_counter() - write_started
         timings["total_s"] = time.perf_counter() - self.started
         return VideoOutput(model=spec.id, seed=video.seed, files=files, timings=timings)
+
+    def keep_undecoded(self, failed: DecodeFailed, extra: dict, input_image: np.ndarray | None) -> UserError:
+        """Write the videos finished before a failed decode and the latents of the one that failed
+        (whether or not the request asked to save latents); return the error that says where they are."""
+        for index, video in enumerate(failed.finished):
+            self.write(video, index, extra, input_image)
+        output = self.write(failed.undecoded, failed.index, extra, formats=[])
+        return UserError(failed.advice(str(output.files["latents"])))
+
+
+def input_image_of(inputs: Inputs) -> np.ndarray | None:
+    """The input image as the files beside a video keep it."""
+    return None if inputs.image is None else np.asarray(inputs.image)
 
 
 def apply_watermark(frames: np.ndarray, wanted: bool) -> tuple[np.ndarray, dict[str, object]]:

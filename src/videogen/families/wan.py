@@ -44,6 +44,7 @@ from transformers import AutoTokenizer, CLIPVisionModel, PreTrainedTokenizerBase
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.families.lora import applied_loras
+from videogen.families.undecoded import DecodeFailed
 from videogen.families.wan_cache import TransformerCache
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
@@ -51,6 +52,13 @@ from videogen.families.wan_conditioning import (
     clip_pixels,
     condition_channels,
     first_frame_hold,
+)
+from videogen.families.wan_memory import (
+    Tiling,
+    decode_budget,
+    decode_fitting,
+    store_weights,
+    text_encoder_device,
 )
 from videogen.request import Request
 from videogen.sampling.noisy_seeding import start_timesteps
@@ -150,14 +158,21 @@ class WanEngine:
         self.device = device
         self.dtype = transformer.dtype
         self.speedups = speedups
+        #: where the UMT5 encoder runs: the device, or the CPU (``text_encoder_device``), off the accelerator
+        self.text_encoder_device = text_encoder_device(speedups.text_encoder_device, device)
+        experts = [transformer, *([transformer_2] if transformer_2 else [])]
+        stored = store_weights(experts, speedups.weights_dtype, speedups.fused_qkv)
+        encoder_on_device = self.text_encoder_device == device
         modules = [
-            text_encoder,
+            *([text_encoder] if encoder_on_device else []),
             *([image_encoder] if image_encoder else []),
-            transformer,
-            *([transformer_2] if transformer_2 else []),
+            *experts,
             vae,
         ]
-        self.applied = prepare_modules(modules, transformer, device, speedups)
+        self.applied = {**prepare_modules(modules, transformer, device, speedups), **stored}
+        if not encoder_on_device:
+            text_encoder.eval().requires_grad_(False)
+            self.applied["text_encoder_device"] = "cpu"
         #: First Block Cache on the experts, set per video from ``request.cache_threshold``
         self.cache = TransformerCache([transformer, *([transformer_2] if transformer_2 else [])])
 
@@ -240,7 +255,16 @@ class WanEngine:
             )
             denoised = time.perf_counter()
             report("decode", index)
-            frames = self.decode(latents)
+            try:
+                frames, tiling = self.decode(latents)
+            except Exception as exc:
+                undecoded = GeneratedVideo(
+                    frames=np.zeros((0, 0, 0, 3), np.float32),
+                    seed=seed,
+                    record={"decode_failed": str(exc), "speedups": self.applied},
+                    latents={"latents": latents.cpu()},
+                )
+                raise DecodeFailed(videos, undecoded, index, exc) from exc
             timings = {
                 "encode_s": encode_seconds,
                 "denoise_s": denoised - start,
@@ -253,6 +277,7 @@ class WanEngine:
                 "guided_steps": sum(counts[e.name] for e in self.experts(request) if e.guidance > 1.0),
                 "expert_steps": counts,
                 "decode_chunk_size": frames.shape[0],
+                "vae_tiling": tiling.record() if tiling else None,
                 "speedups": self.applied,
                 "image_conditioning": conditioning_kind(conditioning),
                 **self.cache.record(),
@@ -319,12 +344,13 @@ class WanEngine:
             return_attention_mask=True,
             return_tensors="pt",
         )
-        ids, mask = tokens.input_ids.to(self.device), tokens.attention_mask.to(self.device)
+        ids = tokens.input_ids.to(self.text_encoder_device)
+        mask = tokens.attention_mask.to(self.text_encoder_device)
         hidden = self.text_encoder(ids, mask).last_hidden_state
         valid = int(mask.gt(0).sum())
         embeds = torch.zeros_like(hidden)
         embeds[:, :valid] = hidden[:, :valid]
-        return embeds.to(self.dtype)
+        return embeds.to(self.device, self.dtype)
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
         """(1, z, latent frames, h, w) of a video of ``num_frames`` frames of ``height`` x ``width``."""
@@ -490,15 +516,16 @@ class WanEngine:
         The Wan VAE is causal in time and decodes a clip latent frame by latent frame with its own
         feature cache, so it always takes the whole clip: ``chunk`` is not used.
         """
-        frames = self.decode(saved["latents"])
+        frames, _ = self.decode(saved["latents"])
         return frames, frames.shape[0]
 
-    def decode(self, latents: torch.Tensor) -> np.ndarray:
-        """VAE-decode normalised latents (1, z, F', h, w) to float frames (F, H, W, 3) in [0, 1]."""
+    def decode(self, latents: torch.Tensor) -> tuple[np.ndarray, Tiling | None]:
+        """VAE-decode normalised latents (1, z, F', h, w) to float frames (F, H, W, 3) in [0, 1], tiled
+        where whole frames would not fit in free memory (``wan_memory``); also the tiling used."""
         latents = self.denormalised(latents.to(self.device, self.vae.dtype))
-        video = self.vae.decode(latents, return_dict=False)[0]
+        video, tiling = decode_fitting(self.vae, latents, decode_budget(self.device))
         video = (video.float() / 2 + 0.5).clamp(0, 1)
-        return video[0].permute(1, 2, 3, 0).cpu().numpy()
+        return video[0].permute(1, 2, 3, 0).cpu().numpy(), tiling
 
 
 def clean_prompt(text: str) -> str:

@@ -42,8 +42,12 @@ class Speedups:
     attention: str = "auto"
     #: torch.compile the denoiser (opt-in: the first call compiles)
     compile: bool = False
-    #: CUDA only: "model" or "sequential" CPU offload
+    #: CUDA only: "model", "sequential" or "group" CPU offload
     offload: str | None = None
+    #: Wan: "cpu" keeps the UMT5 text encoder on the CPU (its embeddings move to the device)
+    text_encoder_device: str = "auto"
+    #: Wan: "fp8" stores the transformers' weights in float8 (not exact: a loss, for memory)
+    weights_dtype: str | None = None
     #: torch.inference_mode rather than no_grad
     inference_mode: bool = True
 
