@@ -41,19 +41,20 @@ class DecodeCost:
     tiled_per_pixel_frame: int
 
 
-#: ``per_pixel`` was measured on the full-size Wan 2.1 VAE architecture (random weights) on the CPU:
-#: peak resident memory above the loaded model, fp32, glibc returning freed blocks at once
-#: (MALLOC_MMAP_THRESHOLD_=131072), 128x128 output: 131 MB at 1 frame, 327 MB at 5, 343 MB at 9,
-#: i.e. 20 KB per pixel for a four-frame chunk, rounded up. ``per_pixel_frame`` is counted from the
-#: tensors the decode holds (the output, 12 B per pixel-frame in fp32, grown by concatenation so held
-#: twice, then clamped and converted: five copies); the 16 MB step from 5 to 9 frames above (244 B
-#: per pixel-frame) is one pair of points, not told apart from the allocator's noise. Tiled, the
-#: overlapping tiles ((256/192)^2 = 1.8 frames' worth) and the blended rows add to that. Wan 2.2's
-#: VAE (48 latent channels; wider, but at half resolution behind its 2x2 patching) is taken as Wan
-#: 2.1's until measured. Keyed by the latent channels.
+#: ``per_pixel`` was measured on the full-size VAE architectures (random weights) on the CPU: peak
+#: resident memory above the loaded model, fp32, glibc returning freed blocks at once
+#: (MALLOC_MMAP_THRESHOLD_=131072). Wan 2.1: 131 MB at 1 frame of 128x128, 327 MB at 5, 343 MB at 9,
+#: 731 MB at 5 frames of 192x192 (20 KB per pixel for a four-frame chunk, linear in the area); in
+#: 128 px tiles, 5 frames of 256x256 peaked at 331 MB (a tile's activations). Wan 2.2: 343 MB at 5
+#: frames of 128x128, 378 MB at 9 (21 KB per pixel). Rounded up. ``per_pixel_frame`` is counted from
+#: the tensors the decode holds (the output, 12 B per pixel-frame in fp32, grown by concatenation so
+#: held twice, then clamped and converted: five copies); the steps from 5 to 9 frames above (244 B
+#: and 541 B per pixel-frame) are single pairs of points, not told apart from the allocator's noise:
+#: to be checked on CUDA with max_memory_allocated. Tiled, the overlapping tiles ((256/192)^2 = 1.8
+#: frames' worth) and the blended rows add to that. Keyed by the latent channels.
 DECODE_COSTS = {
     16: DecodeCost(fixed=64 * 2**20, per_pixel=21_000, per_pixel_frame=60, tiled_per_pixel_frame=100),
-    48: DecodeCost(fixed=64 * 2**20, per_pixel=21_000, per_pixel_frame=60, tiled_per_pixel_frame=100),
+    48: DecodeCost(fixed=64 * 2**20, per_pixel=22_000, per_pixel_frame=60, tiled_per_pixel_frame=100),
 }
 #: Tiles to try when the whole frame does not fit, largest first: (tile, stride) in output pixels.
 #: 256 / 192 is diffusers' default; strides are multiples of 16 so Wan 2.2's 16x VAE tiles too.
