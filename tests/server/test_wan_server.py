@@ -76,3 +76,29 @@ def test_wans_rules_are_refused_at_submit_naming_the_field(wan_server, fields, f
     assert response.status_code == 422, response.text
     answer = response.json()
     assert answer["field"] == field and says in answer["error"], answer
+
+
+@pytest.mark.parametrize(
+    ("entry", "says"),
+    [
+        ("/etc/passwd", "not a path or repo"),
+        ("../../secret.safetensors", "not a path or repo"),
+        ("someone/style-lora", "not a path or repo"),
+        ("missing.safetensors:0.5", "no such file in the server's LoRA folder; it holds: "),
+    ],
+)
+def test_a_lora_is_a_file_of_the_servers_lora_folder_never_a_path(wan_server, entry, says) -> None:
+    body = {"model": "tiny-wan", "prompt": "a cat", **SHAPE, "lora": [entry]}
+    response = wan_server.client.post("/v1/jobs", json=body)
+    assert response.status_code == 422, response.text
+    assert response.json()["field"] == "lora" and says in response.json()["error"]
+
+
+def test_a_damaged_lora_file_fails_its_job_with_a_message(wan_server) -> None:
+    folder = wan_server.data_dir / "loras"
+    folder.mkdir(exist_ok=True)
+    (folder / "broken.safetensors").write_bytes(b"not a safetensors file")
+    job = wan_server.submit(model="tiny-wan", prompt="a cat", lora=["broken.safetensors:0.5"], **SHAPE)
+    done = wan_server.wait_for(job["id"], {"succeeded", "failed"}, timeout=120)
+    assert done["status"] == "failed"
+    assert "lora" in done["error"] and "Traceback" not in done["error"], done["error"]

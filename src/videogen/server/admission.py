@@ -7,13 +7,15 @@ request that cannot run is refused with a 4xx naming the field instead of failin
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from videogen.catalog import ModelSpec, resolve_model
 from videogen.errors import FieldError, UserError
 from videogen.fields import upload_fields
 from videogen.generate import runtime_device
 from videogen.loading import is_cached, locate_weights
 from videogen.models_dir import available_models, with_models_dir
-from videogen.request import Request
+from videogen.request import Request, split_lora
 from videogen.resolve import resolve
 from videogen.server.settings import Settings
 from videogen.server.store import JobStore, is_id
@@ -42,7 +44,24 @@ def local_request(request: Request, settings: Settings, store: JobStore) -> Requ
         if upload.kind != kind:
             raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {kind}")
         update[name] = str(settings.uploads_dir / upload.stored_name)
+    if request.lora:
+        update["lora"] = [server_lora(entry, settings) for entry in request.lora]  # type: ignore[assignment]
     return request.model_copy(update=update)
+
+
+def server_lora(entry: str, settings: Settings) -> str:
+    """A ``lora`` entry as a file of the server's LoRA folder. Clients name files in it, never a path
+    or a Hub repo: either would let them read, or probe for, any file the server can."""
+    name, scale = split_lora(entry)
+    folder = settings.loras_dir
+    if Path(name).name != name or name.startswith(".") or "\\" in name:
+        allowed = "on this server, name a file of its LoRA folder (data_dir/loras), not a path or repo"
+        raise FieldError("lora", entry, allowed)
+    if not (folder / name).is_file():
+        present = sorted(path.name for path in folder.glob("*.safetensors"))[:20] if folder.is_dir() else []
+        allowed = f"no such file in the server's LoRA folder; it holds: {', '.join(present) or 'none'}"
+        raise FieldError("lora", entry, allowed)
+    return f"{folder / name}:{scale}"
 
 
 def admit(request: Request, settings: Settings, store: JobStore) -> None:

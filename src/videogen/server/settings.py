@@ -68,6 +68,11 @@ class Settings:
     def outputs_dir(self) -> Path:
         return self.data_dir / "outputs"
 
+    @property
+    def loras_dir(self) -> Path:
+        """The LoRA files jobs may name (by file name): a client never gives the server a path."""
+        return self.data_dir / "loras"
+
     def job_dir(self, job_id: str) -> Path:
         """Where one job's files go; clients never choose it."""
         return self.outputs_dir / job_id
