@@ -57,7 +57,8 @@ def test_every_field_is_described_with_its_constraints_in_the_servers_openapi(li
         typed = next(branch for branch in branches if branch.get("type") != "null")
         if info.choices:
             items = typed.get("items", typed)
-            assert tuple(items["enum"]) == info.choices, info.name
+            allowed = items["enum"] if "enum" in items else [items["const"]]  # one choice: a const
+            assert tuple(allowed) == info.choices, info.name
         for bound, key in ((info.minimum, "minimum"), (info.maximum, "maximum")):
             if bound is not None:
                 exclusive = info.exclusive_minimum if key == "minimum" else info.exclusive_maximum
