@@ -94,8 +94,17 @@ def test_bench_errors_are_clean(tiny_unet3d: Path) -> None:
     assert result.exit_code == 2 and "random-weights" in result.stderr and "Traceback" not in result.stderr
 
 
+#: catalog models `videogen bench --random-weights` cannot build yet (it says so, naming the field)
+NO_ARCHITECTURE_YET = {
+    "wan2.1-t2v-14b", "wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.1-flf2v-14b", "wan2.2-t2v-a14b",
+    "wan2.2-i2v-a14b",
+}  # fmt: skip
+
+
 def test_every_catalog_model_has_a_full_size_architecture_with_the_published_cost() -> None:
-    assert {spec.architecture for spec in CATALOG.values()} == set(ARCHITECTURES)
+    benched = {spec.architecture for spec in CATALOG.values() if spec.id not in NO_ARCHITECTURE_YET}
+    assert benched == set(ARCHITECTURES)
+    assert all(CATALOG[model].architecture is None for model in NO_ARCHITECTURE_YET)
 
 
 @pytest.mark.parametrize(("folder_family", "shape", "tflop"), [("unet3d", (16, 256, 256), 4.9)])
