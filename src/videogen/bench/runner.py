@@ -124,7 +124,10 @@ def _weights(spec: ModelSpec, random_weights: bool) -> Path:
         return locate_weights(spec)
     if spec.architecture is None:
         raise FieldError(
-            "random-weights", True, f"{spec.id} has no full-size architecture; pass a catalog id"
+            "random-weights",
+            True,
+            f"{spec.id} has no full-size architecture to build random weights from; bench it on its own "
+            "weights (leave out --random-weights)",
         )
     return random_model(spec.architecture)
 
