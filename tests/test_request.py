@@ -124,3 +124,21 @@ def test_weight_files_of_one_variant_only() -> None:
     assert not any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in plain)
     fp16 = weight_patterns(spec, "fp16")
     assert any(fnmatch("unet/diffusion_pytorch_model.fp16.safetensors", p) for p in fp16)
+
+
+def test_a_wan_download_fetches_its_experts_shards_and_the_umt5_tokenizer() -> None:
+    from fnmatch import fnmatch
+
+    from videogen.catalog import CATALOG
+    from videogen.loading import weight_patterns
+
+    patterns = weight_patterns(CATALOG["wan2.2-t2v-a14b"], None)
+    for name in (
+        "transformer/diffusion_pytorch_model-00001-of-00012.safetensors",
+        "transformer_2/diffusion_pytorch_model.safetensors.index.json",
+        "text_encoder/model-00001-of-00005.safetensors",
+        "tokenizer/spiece.model",
+        "tokenizer/tokenizer.json",
+        "scheduler/scheduler_config.json",
+    ):
+        assert any(fnmatch(name, pattern) for pattern in patterns), name

@@ -89,7 +89,7 @@ def weight_patterns(spec: ModelSpec, variant: str | None) -> list[str]:
     """Glob patterns of the files a family needs from a Hub repo."""
     patterns = ["model_index.json"]
     for component in spec.components:
-        patterns += [f"{component}/*.json", f"{component}/*.txt"]
+        patterns += [f"{component}/*.json", f"{component}/*.txt", f"{component}/*.model"]  # spiece.model
         for suffix in ("safetensors", "bin"):
             patterns += [f"{component}/{glob}" for glob in weight_globs(variant, suffix)]
     return patterns
