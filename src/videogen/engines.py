@@ -22,6 +22,7 @@ class Engine(Protocol):
     family: str
     device: torch.device
     dtype: torch.dtype
+    speedups: Speedups
 
     def generate(
         self, request: Request, seeds: list[int], report: Reporter, inputs: Inputs | None = None

@@ -130,7 +130,8 @@ def decode_latents(
     engine = run.engine()
     report("decode")
     decode_started = time.perf_counter()
-    frames, chunk = engine.decode_saved(tensors, resolved.request.decode_chunk_size)
+    with engine.speedups.running():  # the grad-free mode the generation decoded in
+        frames, chunk = engine.decode_saved(tensors, resolved.request.decode_chunk_size)
     record = {**sidecar.get("record", {}), "decode_chunk_size": chunk}
     timings = {"decode_s": time.perf_counter() - decode_started}
     video = GeneratedVideo(frames=frames, seed=sidecar["seed"], timings=timings, record=record)

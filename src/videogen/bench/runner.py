@@ -35,11 +35,14 @@ from videogen.speedups import Speedups
 ABLATIONS: dict[str, dict[str, Any]] = {
     "without onednn_linear": {"onednn_linear": False},
     "without release_weights": {"release_weights": False},
+    "without lean_wan_vae": {"lean_wan_vae": False},
     "no_grad, not inference_mode": {"inference_mode": False},
     "math attention": {"attention": "math"},
     "without fused_qkv": {"fused_qkv": False},
     "with channels_last": {"channels_last": True},
 }
+#: ablations of a measure that exists in one family only
+FAMILY_OF_ABLATION = {"without lean_wan_vae": "wan"}
 #: per-run figures that are summarised (median) and compared
 FIGURES = ("load_s", "encode_s", "unet_step_s", "unet_s", "decode_s", "generate_s", "total_s", "peak_rss_mb",
            "peak_vram_mb")  # fmt: skip
@@ -94,7 +97,7 @@ def run_bench(options: BenchOptions, on_run: Callable[[str], None] | None = None
         if not options.vs_diffusers:
             plan = [case for case in plan if case.side == "videogen"]
         if options.ablate:  # between two runs of the defaults, which they are compared with (median)
-            for name, change in ABLATIONS.items():
+            for name, change in _ablations(spec.family).items():
                 plan.append(replace(base, name=name, speedups=asdict(replace(ours, **change))))
             plan.append(base)
         runs = []
@@ -228,9 +231,16 @@ def _report(
         report["ablations"] = {
             name: {figure: _ratio(summaries[name][figure], default[figure]) for figure in FIGURES}
             | {"max_abs_difference": _difference(by_name["videogen"][0], by_name[name][0])}
-            for name in ABLATIONS
+            for name in _ablations(spec.family)
         }
     return report
+
+
+def _ablations(family: str) -> dict[str, dict[str, Any]]:
+    """The ablations that change something for ``family``."""
+    return {
+        name: change for name, change in ABLATIONS.items() if FAMILY_OF_ABLATION.get(name, family) == family
+    }
 
 
 def _difference(first: dict[str, Any], second: dict[str, Any]) -> float:
