@@ -22,6 +22,17 @@ class GeneratedVideo:
     latents: dict[str, torch.Tensor] | None = None
 
 
+@dataclass(frozen=True)
+class Keyframe:
+    """Frames placed at ``frame_index`` of the video (LTX-Video's conditions): one image, or the frames
+    of a clip, uint8 (n, height, width, 3) fitted to the request's size; ``strength`` 1 holds them
+    as given, less lets the model change them."""
+
+    frames: np.ndarray
+    frame_index: int
+    strength: float = 1.0
+
+
 @dataclass
 class Inputs:
     """Decoded conditioning inputs, prepared by the front door (engines never read files).
@@ -34,3 +45,5 @@ class Inputs:
     #: the frame a first-and-last-frame model ends on (Wan FLF2V), fitted like ``image``
     last_image: Image.Image | None = None
     video: np.ndarray | None = None
+    #: LTX-Video keyframes, in the order the request gives them
+    keyframes: list[Keyframe] = field(default_factory=list)
