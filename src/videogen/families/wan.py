@@ -44,8 +44,8 @@ from transformers import AutoTokenizer, CLIPVisionModel, PreTrainedTokenizerBase
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.families.lora import applied_loras
+from videogen.families.transformer_cache import TransformerCache
 from videogen.families.undecoded import DecodeFailed
-from videogen.families.wan_cache import TransformerCache
 from videogen.families.wan_conditioning import (
     ClipPreprocess,
     clip_image_embeddings,

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
+from ._ltx import build_tiny_ltx, build_tiny_ltx095
 from ._sv3d import build_tiny_sv3d
 from ._svd import build_tiny_svd
 from ._tokenizer import write_tiny_clip_tokenizer
@@ -41,6 +42,8 @@ TINY_BUILDERS: dict[str, Callable[[Path, int], Path]] = {
     "wan-i2v": build_tiny_wan_i2v,
     "wan-flf2v": build_tiny_wan_flf2v,
     "wan-a14b-i2v": build_tiny_wan_a14b_i2v,
+    "ltx": build_tiny_ltx,
+    "ltx-095": build_tiny_ltx095,
 }
 
 

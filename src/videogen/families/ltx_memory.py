@@ -1,0 +1,140 @@
+"""LTX-Video's VAE decode sized to the free memory: whole clips where they fit, tiles where not.
+
+AutoencoderKLLTXVideo decodes a clip in one pass, every frame at once (its decoder is not causal in
+time), so its peak grows with frames x height x width. diffusers' tiling cuts that two ways: spatial
+tiles (``enable_tiling``: overlapping squares, blended) and, with ``use_framewise_decoding``, runs of
+latent frames (overlapping, blended in time). Tiled frames differ slightly from whole-clip ones at
+the seams, so the whole clip is decoded when its estimate fits in a share of the free memory
+(``decoding.MEMORY_SHARE``), else the largest tiles that fit; an out-of-memory error still retries
+with the next smaller tiles. The record says which (``vae_tiling``).
+
+The generic parts come from ``wan_memory`` (``Tiling``, ``decode_budget``); ``with_fallbacks`` is the
+retry loop both families need.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import torch
+from diffusers import AutoencoderKLLTXVideo
+
+from videogen.errors import is_out_of_memory
+from videogen.families.wan_memory import Tiling, decode_budget
+
+log = logging.getLogger(__name__)
+
+Option = TypeVar("Option")
+
+#: Peak bytes of a whole-clip fp32 decode per output pixel-frame, and a fixed part. An estimate from
+#: the decoder's widest activations (128 channels at full resolution for every frame, a few alive at
+#: once in a residual block: about 5 x 128 x 4 B), not a measurement: to be measured on the full-size
+#: VAE (``videogen bench``) before it is trusted beyond choosing between whole clips and tiles.
+PER_PIXEL_FRAME = 2600
+FIXED = 256 * 2**20
+#: the decoded clip itself (3 channels, fp32), held a few times over while tiles are blended
+OUTPUT_PER_PIXEL_FRAME = 60
+#: (tile, stride) in pixels, largest first (512 / 448 is diffusers' default), and the latent frames
+#: of a temporal tile: ``frames`` pixel frames a tile, ``frame_stride`` apart
+TILES = ((512, 448), (256, 192))
+FRAMES, FRAME_STRIDE = 16, 8
+
+
+@dataclass(frozen=True)
+class ClipTiling(Tiling):
+    """Spatial tiles plus runs of ``frames`` pixel frames, ``frame_stride`` apart."""
+
+    frames: int = FRAMES
+    frame_stride: int = FRAME_STRIDE
+
+    def record(self) -> dict[str, int]:
+        return {**super().record(), "frames": self.frames, "frame_stride": self.frame_stride}
+
+
+def output_size(vae: AutoencoderKLLTXVideo, latents_shape: Sequence[int]) -> tuple[int, int, int]:
+    """(frames, height, width) the VAE decodes latents of shape (1, c, f, h, w) to."""
+    _, _, frames, height, width = latents_shape
+    spatial = vae.spatial_compression_ratio
+    return (frames - 1) * vae.temporal_compression_ratio + 1, height * spatial, width * spatial
+
+
+def decode_bytes(
+    vae: AutoencoderKLLTXVideo, frames: int, height: int, width: int, tiling: ClipTiling | None
+) -> int:
+    """Estimated peak bytes of decoding ``frames`` frames of ``height`` x ``width`` in the VAE's dtype."""
+    scale = torch.finfo(vae.dtype).bits / 32
+    output = OUTPUT_PER_PIXEL_FRAME * frames * height * width
+    if tiling is None:
+        return int(FIXED + (PER_PIXEL_FRAME * frames * height * width + output) * scale)
+    # a temporal tile spans its frames plus one latent frame of overlap
+    tile_frames = min(frames, tiling.frames + vae.temporal_compression_ratio)
+    area = min(tiling.size, height) * min(tiling.size, width)
+    return int(FIXED + (PER_PIXEL_FRAME * tile_frames * area + output) * scale)
+
+
+def plan_tilings(
+    vae: AutoencoderKLLTXVideo, latents_shape: Sequence[int], budget: int | None
+) -> list[ClipTiling | None]:
+    """The decodes to try in order: the first whose estimate fits in ``budget`` (None: the whole
+    clip), then every smaller option as fallbacks for an out-of-memory error. Unknown budget: whole first."""
+    frames, height, width = output_size(vae, latents_shape)
+    options: list[ClipTiling | None] = [None, *(ClipTiling(size, stride) for size, stride in TILES)]
+    if budget is None:
+        return options
+    for index, option in enumerate(options):
+        if decode_bytes(vae, frames, height, width, option) <= budget:
+            return options[index:]
+    return options[-1:]
+
+
+def with_fallbacks(
+    options: Sequence[Option], run: Callable[[Option], torch.Tensor]
+) -> tuple[torch.Tensor, Option]:
+    """``run`` the first option; on an out-of-memory error free the cache and try the next one.
+    Any other error, or running out of options, raises. (Wan's ``decode_fitting`` is the same loop.)"""
+    for attempt, option in enumerate(options):
+        try:
+            return run(option), option
+        except Exception as exc:
+            if not is_out_of_memory(exc) or attempt == len(options) - 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            log.warning("out of memory while decoding %s; retrying with %s", option, options[attempt + 1])
+    raise ValueError("options: none to try")
+
+
+def decode_latents(
+    vae: AutoencoderKLLTXVideo, latents: torch.Tensor, timestep: torch.Tensor | None
+) -> tuple[torch.Tensor, ClipTiling | None]:
+    """Decode VAE latents (1, c, f, h, w) (at ``timestep`` for a timestep-conditioned decoder) to pixels
+    (1, 3, F, H, W), tiled only where the whole clip would not fit; also the tiling used."""
+    tilings = plan_tilings(vae, latents.shape, decode_budget(latents.device))
+    return with_fallbacks(tilings, lambda tiling: _decode(vae, latents, timestep, tiling))
+
+
+def _decode(
+    vae: AutoencoderKLLTXVideo,
+    latents: torch.Tensor,
+    timestep: torch.Tensor | None,
+    tiling: ClipTiling | None,
+) -> torch.Tensor:
+    if tiling is None:
+        return vae.decode(latents, timestep, return_dict=False)[0]
+    vae.enable_tiling(
+        tile_sample_min_height=tiling.size,
+        tile_sample_min_width=tiling.size,
+        tile_sample_stride_height=tiling.stride,
+        tile_sample_stride_width=tiling.stride,
+        tile_sample_min_num_frames=tiling.frames,
+        tile_sample_stride_num_frames=tiling.frame_stride,
+    )
+    vae.use_framewise_decoding = True
+    try:
+        return vae.decode(latents, timestep, return_dict=False)[0]
+    finally:
+        vae.disable_tiling()  # encoding (keyframes and clips) stays untiled
+        vae.use_framewise_decoding = False
