@@ -39,6 +39,13 @@ class Defaults:
     # flow-matching models (Wan): the schedule's shift, and the low-noise expert's guidance (A14B)
     flow_shift: float | None = None
     guidance_2: float | None = None
+    # LTX-Video: the timestep-conditioned VAE's decode settings, keyframe noise, CFG rescale, and a
+    # distilled model's own schedule (None: ``steps`` evenly)
+    decode_timestep: float | None = None
+    decode_noise_scale: float | None = None
+    image_cond_noise_scale: float | None = None
+    guidance_rescale: float | None = None
+    timesteps: tuple[float, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,7 @@ FAMILY_COMPONENTS: dict[str, tuple[str, ...]] = {
     "unet3d": ("unet", "vae", "text_encoder", "tokenizer", "scheduler"),
     "svd": ("unet", "vae", "image_encoder", "feature_extractor", "scheduler"),
     "wan": ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
+    "ltx": ("transformer", "vae", "text_encoder", "tokenizer", "scheduler"),
 }
 #: components some kinds of model have besides their family's
 KIND_COMPONENTS: dict[str, tuple[str, ...]] = {
@@ -272,6 +280,50 @@ WAN_MODELS = (
          "Wan 2.2 image to video, two 14B experts (720x1280)"),
 )  # fmt: skip
 
+# LTX-Video (Lightricks; diffusers' docs and the model cards): 24 fps, frames 8k+1, sides multiples of
+# 32. 0.9.1 and later decode with a timestep-conditioned VAE (decode_timestep 0.05, decode noise
+# 0.025) and take keyframes well from 0.9.5 (image_cond_noise_scale 0.025). The distilled 0.9.8 runs
+# its own 8-step schedule without guidance, rescaled by 0.7.
+_LTX = Defaults(
+    num_frames=161, height=480, width=704, steps=50, guidance=3.0, fps=24.0, scheduler="euler", strength=0.8,
+    decode_timestep=0.0, decode_noise_scale=0.0, image_cond_noise_scale=0.15, guidance_rescale=0.0,
+)  # fmt: skip
+_LTX_095 = replace(
+    _LTX, height=512, width=768, steps=40, decode_timestep=0.05, decode_noise_scale=0.025,
+    image_cond_noise_scale=0.025,
+)  # fmt: skip
+_LTX_DISTILLED = replace(
+    _LTX_095, height=480, width=832, guidance=1.0, guidance_rescale=0.7, image_cond_noise_scale=0.0,
+    timesteps=(1000.0, 993.0, 987.0, 981.0, 975.0, 909.0, 725.0, 0.03), steps=8,
+)  # fmt: skip
+_LTX_LIMITS = Limits(max_frames=257, frame_step=8, size_multiple=32)
+LTX_TASKS = ("t2v", "i2v", "v2v")
+
+
+def _ltx(model_id: str, repo: str, defaults: Defaults, vram_gb: float, about: str, **more) -> ModelSpec:
+    return ModelSpec(
+        id=model_id,
+        family="ltx",
+        tasks=LTX_TASKS,
+        defaults=defaults,
+        limits=_LTX_LIMITS,
+        repo_id=f"Lightricks/{repo}",
+        license="LTXV Open Weights License",
+        vram_gb=vram_gb,
+        description=about,
+        **more,
+    )
+
+
+LTX_MODELS = (
+    _ltx("ltx-video", "LTX-Video", _LTX, 12.0,
+         "LTX-Video 0.9.0 2B: text or image to video (704x480, 161 frames)"),
+    _ltx("ltx-video-0.9.5", "LTX-Video-0.9.5", _LTX_095, 12.0,
+         "LTX-Video 0.9.5 2B: keyframes anywhere in the clip (768x512, 161 frames)"),
+    _ltx("ltx-video-distilled", "LTX-Video-0.9.8-13B-distilled", _LTX_DISTILLED, 32.0,
+         "LTX-Video 0.9.8 13B distilled: 8 steps, no guidance (832x480)"),
+)  # fmt: skip
+
 CATALOG: dict[str, ModelSpec] = {
     spec.id: spec
     for spec in (
@@ -310,6 +362,7 @@ CATALOG: dict[str, ModelSpec] = {
         ),
         *SVD_MODELS,
         *WAN_MODELS,
+        *LTX_MODELS,
     )
 }
 
@@ -350,6 +403,8 @@ def spec_for_local_dir(path: Path) -> ModelSpec:
         )
     if family == "wan":
         return _local_wan(path, index)
+    if family == "ltx":
+        return _local_ltx(path, index)
     unet = _read_json(path / "unet" / "config.json")
     side = _default_side(path, unet)
     orbit = camera = False
@@ -398,6 +453,21 @@ def _local_wan(path: Path, index: dict) -> ModelSpec:
         limits=limits,
         local_dir=path.resolve(),
         description=f"local {index['_class_name']} ({kind})",
+    )
+
+
+def _local_ltx(path: Path, index: dict) -> ModelSpec:
+    """A local LTX-Video folder: a timestep-conditioned VAE (0.9.1 and later) gets 0.9.5's settings."""
+    vae = _read_json(path / "vae" / "config.json")
+    defaults = _LTX_095 if vae.get("timestep_conditioning") else _LTX
+    return ModelSpec(
+        id=path.name,
+        family="ltx",
+        tasks=LTX_TASKS,
+        defaults=defaults,
+        limits=_LTX_LIMITS,
+        local_dir=path.resolve(),
+        description=f"local {index['_class_name']}",
     )
 
 

@@ -52,6 +52,10 @@ def load_engine(
         from videogen.families.wan import WanEngine
 
         return WanEngine.load(folder, device, dtype, variant, speedups)
+    elif family == "ltx":
+        from videogen.families.ltx import LTXEngine
+
+        return LTXEngine.load(folder, device, dtype, variant, speedups)
     raise ValueError(f"unknown model family {family!r}")
 
 

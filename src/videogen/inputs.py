@@ -7,26 +7,65 @@ and then only its sampled frames are decoded, each fitted to the request's size 
 from __future__ import annotations
 
 import hashlib
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from videogen.catalog import ModelSpec
-from videogen.errors import UserError
-from videogen.families.base import Inputs
-from videogen.media.frames import iter_frames, probe_video, sample_indices
+from videogen.errors import FieldError, UserError
+from videogen.families.base import Inputs, Keyframe
+from videogen.media.frames import IMAGE_SUFFIXES, iter_frames, probe_video, sample_indices
 from videogen.media.images import fit_image, load_image
 from videogen.media.prepare import prepare_object_image
-from videogen.request import Request
+from videogen.request import Request, split_keyframe
 
 
-def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, dict[str, object]]]:
+def load_inputs(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, object]]:
     """Decoded, fitted inputs for a resolved request, and a record of the files (name, SHA-256;
     a video's frame count, size and rate too).
 
-    Orbit models (SV3D) get the object centred on white instead of a plain fit.
+    Orbit models (SV3D) get the object centred on white instead of a plain fit. With keyframes
+    (LTX-Video), an image is the keyframe at frame 0.
     """
+    inputs, record = _image_or_video(request, spec)
+    if not request.keyframe:
+        return inputs, record
+    keyframes, described = zip(*(load_keyframe(entry, request) for entry in request.keyframe), strict=True)
+    first = [] if inputs.image is None else [Keyframe(frames=np.asarray(inputs.image)[None], frame_index=0)]
+    with_keyframes = replace(inputs, image=None, keyframes=[*first, *keyframes])
+    return with_keyframes, {**record, "keyframe": list(described)}
+
+
+def load_keyframe(entry: str, request: Request) -> tuple[Keyframe, dict[str, object]]:
+    """One ``keyframe`` entry (FILE@FRAME[:STRENGTH]) read and fitted: an image is one frame, a clip
+    (a video file or a folder of frames) gives its frames from the start, as many as fit before the
+    video ends."""
+    source, frame_index, strength = split_keyframe(entry)
+    path = Path(source)
+    if not path.exists():
+        raise FieldError("keyframe", entry, f"no such file or folder: {source}")
+    described: dict[str, object] = {**describe_file(path), "frame": frame_index, "strength": strength}
+    if path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
+        info = probe_video(path, request.max_input_pixels)
+        count = min(info.frames, request.num_frames - frame_index)
+        fitted = [
+            np.asarray(fit_image(frame, request.width, request.height, request.fit, request.background))
+            for _, frame in iter_frames(path, list(range(count)), request.max_input_pixels)
+        ]
+        if len(fitted) < count:
+            raise UserError(f"keyframe: {path.name!r} has fewer frames that decode than its container states")
+        frames = np.stack(fitted)
+        described["frames"] = count
+    else:
+        image = load_image(path, request.max_input_pixels, field="keyframe")
+        fitted = fit_image(image, request.width, request.height, request.fit, request.background)
+        frames = np.asarray(fitted)[None]
+    return Keyframe(frames=frames, frame_index=frame_index, strength=strength), described
+
+
+def _image_or_video(request: Request, spec: ModelSpec) -> tuple[Inputs, dict[str, object]]:
     if request.image:
         path = Path(request.image)
         image = load_image(path, request.max_input_pixels)

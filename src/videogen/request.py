@@ -139,6 +139,15 @@ class Request(BaseModel):
         upload="image",
         description="Wan first and last frame: the video ends on this image (the first is image).",
     )
+    keyframe: list[str] | None = declare(
+        group="inputs",
+        description="LTX-Video: an image or clip placed at a frame of the video, FILE@FRAME or "
+        "FILE@FRAME:STRENGTH (strength 0 to 1, default 1), e.g. end.png@96; repeatable (on the server, "
+        "an upload id in place of FILE).",
+        flag="--keyframe",
+        min_length=1,
+        max_length=8,
+    )
     video: str | None = declare(
         group="inputs",
         upload="video",
@@ -297,6 +306,45 @@ class Request(BaseModel):
         description="SV3D_p: the camera's path around the object.",
         default_text="an even orbit",
     )
+    timesteps: list[Float] | None = declare(
+        group="sampling",
+        description="LTX-Video: the schedule's timesteps, falling from 1000 towards 0, in place of steps "
+        "(the distilled models' own schedule is their default).",
+        advanced=True,
+        min_length=1,
+        max_length=1000,
+    )
+    guidance_rescale: OptionalFloat = declare(
+        group="sampling",
+        description="LTX-Video: rescale the guided prediction towards the conditional one's spread "
+        "(0: off; the distilled models use 0.7).",
+        advanced=True,
+        ge=0,
+        le=1,
+    )
+    decode_timestep: OptionalFloat = declare(
+        group="sampling",
+        description="LTX-Video 0.9.1 and later: the timestep the VAE decodes at (its decoder is "
+        "timestep-conditioned; 0.05 in the model cards).",
+        advanced=True,
+        ge=0,
+        le=1,
+    )
+    decode_noise_scale: OptionalFloat = declare(
+        group="sampling",
+        description="LTX-Video: noise mixed into the latents before decoding (0.025 in the model cards).",
+        advanced=True,
+        ge=0,
+        le=1,
+    )
+    image_cond_noise_scale: OptionalFloat = declare(
+        group="conditioning",
+        description="LTX-Video keyframes: noise added to the keyframes' latents at each step, which lets "
+        "the model blend them in.",
+        advanced=True,
+        ge=0,
+        le=1,
+    )
     image_frame_ratio: OptionalFloat = declare(
         group="conditioning", description="SV3D: share of the frame the centred object fills.", gt=0, le=1
     )
@@ -437,6 +485,26 @@ class Request(BaseModel):
             _check_text(value, frozenset())
         return value
 
+    @field_validator("keyframe")
+    @classmethod
+    def _keyframe_entries(cls, value: list[str] | None) -> list[str] | None:
+        for entry in value or []:
+            _check_text(entry, frozenset())
+            split_keyframe(entry)
+        return value
+
+    @field_validator("timesteps")
+    @classmethod
+    def _falling_timesteps(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None:
+            if any(not 0 <= t <= 1000 for t in value):
+                raise ValueError("each timestep must be between 0 and 1000")
+            if any(later >= earlier for earlier, later in zip(value, value[1:], strict=False)):
+                raise ValueError(
+                    "timesteps must fall from the first to the last, e.g. [1000, 909, 725, 0.03]"
+                )
+        return value
+
     @field_validator("lora")
     @classmethod
     def _lora_entries(cls, value: list[str] | None) -> list[str] | None:
@@ -505,6 +573,28 @@ def split_lora(entry: str) -> tuple[str, float]:
     if not math.isfinite(scale):
         raise ValueError(f"{entry!r} has scale {tail!r}; the scale must be a finite number, e.g. 0.8")
     return source, scale
+
+
+def split_keyframe(entry: str) -> tuple[str, int, float]:
+    """``"end.png@96:0.8"`` -> ("end.png", 96, 0.8); the strength is 1 when left out.
+
+    The frame follows the last '@', so a file name may hold '@' itself.
+    """
+    source, at, tail = entry.rpartition("@")
+    frame_text, colon, strength_text = tail.partition(":")
+    if not at or not source.strip():
+        raise ValueError(f"{entry!r} is not FILE@FRAME or FILE@FRAME:STRENGTH, e.g. end.png@96")
+    if not frame_text.isdigit():
+        raise ValueError(f"{entry!r}: the frame after '@' must be a whole number from 0, e.g. end.png@96")
+    try:
+        strength = float(strength_text) if colon else 1.0
+    except ValueError:
+        strength = math.nan
+    if not 0 <= strength <= 1:
+        raise ValueError(
+            f"{entry!r}: the strength after ':' must be a number from 0 to 1, e.g. end.png@96:0.8"
+        )
+    return source, int(frame_text), strength
 
 
 def parse_request(data: dict[str, Any]) -> Request:
@@ -602,7 +692,7 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
             "num_frames": request.num_frames or d.num_frames,
             "height": request.height or d.height,
             "width": request.width or d.width,
-            "steps": request.steps or d.steps,
+            **_schedule(request, d, taken),
             "scheduler": request.scheduler or d.scheduler,
             "fps": request.fps or d.fps,
             "revision": request.revision or spec.revision,
@@ -618,7 +708,25 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
 
 #: Fields that take the model's default when left out, for the models that read them.
 DEFAULTED = ("guidance", "guidance_2", "flow_shift", "motion_bucket_id", "cond_fps", "noise_aug_strength",
-             "min_guidance", "max_guidance", "image_frame_ratio")  # fmt: skip
+             "min_guidance", "max_guidance", "image_frame_ratio", "decode_timestep", "decode_noise_scale",
+             "image_cond_noise_scale", "guidance_rescale")  # fmt: skip
+
+
+def _schedule(request: Request, defaults: object, taken: frozenset[str]) -> dict[str, object]:
+    """``steps`` and, for models that read it, ``timesteps``: given timesteps set the step count; a
+    model's own schedule (a distilled model's) applies unless steps or timesteps are given."""
+    if "timesteps" not in taken:
+        return {"steps": request.steps or defaults.steps}
+    timesteps = request.timesteps
+    if timesteps is None and request.steps is None and defaults.timesteps:
+        timesteps = list(defaults.timesteps)
+    if timesteps is None:
+        return {"steps": request.steps or defaults.steps, "timesteps": None}
+    if request.steps is not None and request.steps != len(timesteps):
+        raise FieldError(
+            "steps", request.steps, f"give steps or timesteps, not both ({len(timesteps)} timesteps)"
+        )
+    return {"steps": len(timesteps), "timesteps": timesteps}
 
 
 #: Fields that only matter with an image or video input.
@@ -661,7 +769,7 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
         value = getattr(request, name)
         if value is not None and value not in allowed:
             raise FieldError(name, value, f"{spec.id} takes only {', '.join(allowed)}")
-    if not (request.image or request.video):
+    if not (request.image or request.video or request.keyframe):
         for name in INPUT_FIELDS:
             if given(request, name):
                 raise FieldError(name, getattr(request, name), "only used with an image or video input")
@@ -712,6 +820,12 @@ def check_inputs(request: Request, spec: ModelSpec) -> None:
             )
     if request.last_image and not request.image:
         raise FieldError("last_image", request.last_image, "give image too: the video runs from image to it")
+    for entry in request.keyframe or []:
+        frame = split_keyframe(entry)[1]
+        if frame >= request.num_frames:
+            last = request.num_frames - 1
+            allowed = f"the frame after '@' must be from 0 to {last} (num_frames is {request.num_frames})"
+            raise FieldError("keyframe", entry, allowed)
     if "t2v" not in spec.tasks and not request.image:
         raise FieldError("image", None, f"{spec.id} turns an image into a video; pass an image")
     if request.upscale:

@@ -3,11 +3,13 @@
 Each family declares here the fields its models read, so that every front-end answers "field X
 does not apply to model Y" from one table: the CLI and YAML when a request is resolved, the REST
 API at submit, and the UI, which shows a family only the controls it takes. The engines are in
-the family modules (``unet3d.py``, ``svd.py``, ``wan.py``); this module imports none of them, nor torch.
+the family modules (``unet3d.py``, ``svd.py``, ``wan.py``, ``ltx.py``); this module imports none of
+them, nor torch.
 
 A model's *kind* (``ModelSpec.kind``) is its family, refined where models of one family read
 different fields: SVD, SV3D_u (an orbit) and SV3D_p (an orbit along a camera path); Wan 2.1 text
 to video, Wan 2.2 TI2V, the two-expert Wan 2.2 A14B, and image to video with Wan 2.1 or 2.2.
+LTX-Video is one kind: every release takes text, an image, keyframes and a video.
 """
 
 from __future__ import annotations
@@ -32,6 +34,17 @@ _WAN_FIELDS = _fields(
     "prompt negative_prompt scheduler guidance flow_shift preset cache_threshold lora "
     "offload text_encoder_device weights_dtype"
 )
+
+
+#: What LTX-Video reads: text, image, keyframes or video to video; Euler flow matching (no scheduler choice).
+_LTX_FIELDS = _fields(
+    "prompt negative_prompt guidance guidance_rescale timesteps image keyframe video strength fit background "
+    "decode_timestep decode_noise_scale image_cond_noise_scale preset cache_threshold offload"
+)
+_LTX_REFUSALS = {
+    "scheduler": "LTX-Video samples with its own flow-matching Euler schedule; timesteps sets it",
+    "flow_shift": "LTX-Video shifts its schedule by the video's length itself",
+}
 
 
 @dataclass(frozen=True)
@@ -177,6 +190,13 @@ KINDS: dict[str, Kind] = {
             _WAN_REFUSALS,
             _FLOW,
         ),
+        Kind(
+            "ltx",
+            "ltx",
+            "Text / image / keyframes / video to video (LTX-Video)",
+            _LTX_FIELDS,
+            _LTX_REFUSALS,
+        ),
     )
 }
 
@@ -188,6 +208,9 @@ PIPELINE_FAMILIES = {
     "WanPipeline": "wan",
     "WanImageToVideoPipeline": "wan",
     "WanVideoToVideoPipeline": "wan",
+    "LTXPipeline": "ltx",
+    "LTXImageToVideoPipeline": "ltx",
+    "LTXConditionPipeline": "ltx",
 }
 
 

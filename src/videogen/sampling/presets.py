@@ -4,7 +4,8 @@
 some fidelity for time with fewer steps, a multistep scheduler (UNet3D family), DeepCache feature
 reuse and, for ``fast``, classifier-free guidance on the first half of the steps only. Wan models
 (diffusion transformers) take fewer steps and diffusers' First Block Cache (``cache_threshold``): how
-many transformer calls it shortens depends on the video, so the record counts them. Fields given
+many transformer calls it shortens depends on the video, so the record counts them. LTX-Video's
+presets only cache: its step counts are already low, and a distilled model's schedule is fixed. Fields given
 explicitly override the preset's values.
 """
 
@@ -16,16 +17,18 @@ from videogen.sampling.guidance import guided_steps
 
 #: preset -> family -> request fields it sets
 PRESETS: dict[str, dict[str, dict[str, Any]]] = {
-    "quality": {"unet3d": {}, "svd": {}, "wan": {}},
+    "quality": {"unet3d": {}, "svd": {}, "wan": {}, "ltx": {}},
     "balanced": {
         "unet3d": {"scheduler": "dpm++", "steps": 25, "cache_interval": 2},
         "svd": {"steps": 20, "cache_interval": 2},
         "wan": {"steps": 30, "cache_threshold": 0.05},
+        "ltx": {"cache_threshold": 0.05},
     },
     "fast": {
         "unet3d": {"scheduler": "dpm++", "steps": 20, "cache_interval": 3, "guidance_end": 0.5},
         "svd": {"steps": 12, "cache_interval": 3, "guidance_end": 0.5},
         "wan": {"steps": 20, "cache_threshold": 0.1},
+        "ltx": {"cache_threshold": 0.1},
     },
 }
 

@@ -15,7 +15,7 @@ from videogen.fields import upload_fields
 from videogen.generate import runtime_device
 from videogen.loading import is_cached, locate_weights
 from videogen.models_dir import available_models, with_models_dir
-from videogen.request import Request, split_lora
+from videogen.request import Request, split_keyframe, split_lora
 from videogen.resolve import resolve
 from videogen.server.settings import Settings
 from videogen.server.store import JobStore, is_id
@@ -33,20 +33,35 @@ CAPS = {
 def local_request(request: Request, settings: Settings, store: JobStore) -> Request:
     """The request with local model folders and upload files in place of names and upload ids."""
     request = with_models_dir(request, settings.models_dir)
-    update: dict[str, str] = {}
+    update: dict[str, object] = {}
     for name, kind in upload_fields().items():
         upload_id = getattr(request, name)
-        if upload_id is None:
-            continue
-        upload = store.upload(upload_id) if is_id(upload_id) else None
-        if upload is None:
-            raise FieldError(name, upload_id, "not an upload id; POST the file to /v1/uploads first")
-        if upload.kind != kind:
-            raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {kind}")
-        update[name] = str(settings.uploads_dir / upload.stored_name)
+        if upload_id is not None:
+            update[name] = upload_path(name, upload_id, (kind,), settings, store)
     if request.lora:
-        update["lora"] = [server_lora(entry, settings) for entry in request.lora]  # type: ignore[assignment]
+        update["lora"] = [server_lora(entry, settings) for entry in request.lora]
+    if request.keyframe:
+        update["keyframe"] = [server_keyframe(entry, settings, store) for entry in request.keyframe]
     return request.model_copy(update=update)
+
+
+def upload_path(
+    name: str, upload_id: str, kinds: tuple[str, ...], settings: Settings, store: JobStore
+) -> str:
+    """The stored file of upload ``upload_id``, which must be one of ``kinds``; errors name ``name``."""
+    upload = store.upload(upload_id) if is_id(upload_id) else None
+    if upload is None:
+        raise FieldError(name, upload_id, "not an upload id; POST the file to /v1/uploads first")
+    if upload.kind not in kinds:
+        raise FieldError(name, upload_id, f"that upload is a {upload.kind}, not an {' or '.join(kinds)}")
+    return str(settings.uploads_dir / upload.stored_name)
+
+
+def server_keyframe(entry: str, settings: Settings, store: JobStore) -> str:
+    """A ``keyframe`` entry, UPLOAD_ID@FRAME[:STRENGTH], with the uploaded image or clip's file in
+    place of its id."""
+    upload_id, frame, strength = split_keyframe(entry)
+    return f"{upload_path('keyframe', upload_id, ('image', 'video'), settings, store)}@{frame}:{strength}"
 
 
 def server_lora(entry: str, settings: Settings) -> str:
