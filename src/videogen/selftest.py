@@ -24,6 +24,7 @@ CASES: dict[str, dict] = {
     "svd": {"image": "still", "watermark": False, **_SHAPE},
     "sv3d-p": {"image": "still", "camera_path": "wave", "watermark": False, **_SHAPE},
     "wan-t2v": {"prompt": "a panda eating bamboo", **_SHAPE, "num_frames": 5},
+    "ltx": {"prompt": "a panda eating bamboo", **_SHAPE, "num_frames": 9},
 }
 
 
