@@ -16,11 +16,15 @@ import numpy as np
 import pytest
 import torch
 from diffusers import LTXImageToVideoPipeline, LTXPipeline
+from diffusers.hooks import FirstBlockCacheConfig
 from PIL import Image
 
 from videogen.errors import Cancelled, FieldError
+from videogen.families import ltx_memory
 from videogen.families.base import GeneratedVideo, Inputs
 from videogen.families.ltx import MAX_SEQUENCE_LENGTH, LTXEngine
+from videogen.families.ltx_memory import ClipTiling
+from videogen.families.undecoded import DecodeFailed
 from videogen.request import Request
 from videogen.sampling.progress import ProgressEvent, Reporter
 from videogen.sampling.seeds import cpu_generator
@@ -213,3 +217,86 @@ def test_batch_item_k_equals_a_single_run_with_its_seed(ltx_folders, engines) ->
     (single,) = generate(engines["ltx-095"], request, [11])
     np.testing.assert_array_equal(batch[1].frames, single.frames)
     assert (batch[0].latents["latents"] - batch[1].latents["latents"]).abs().max() > 1e-2
+
+
+def test_first_block_cache_matches_the_pipeline_with_the_same_hooks(ltx_folders, engines) -> None:
+    """diffusers' First Block Cache on both sides, in the one "cond_uncond" context of a batched step."""
+    request = ltx_request(ltx_folders["ltx"], steps=6, cache_threshold=0.3)
+    pipe = pipeline(LTXPipeline, ltx_folders["ltx"])
+    pipe.transformer.enable_cache(FirstBlockCacheConfig(threshold=0.3))
+    frames, tokens = reference(pipe, request, 2)
+    (ours,) = generate(engines["ltx"], request, [2])
+    assert_matches(engines["ltx"], ours, frames, tokens)
+    assert ours.record["cache_threshold"] == 0.3
+    assert ours.record["transformer_skipped_evaluations"] > 0
+    assert ours.record["transformer_evaluations"] + ours.record["transformer_skipped_evaluations"] == 6
+    (uncached,) = generate(engines["ltx"], request.model_copy(update={"cache_threshold": None}), [2])
+    assert uncached.record["transformer_skipped_evaluations"] == 0
+    assert (uncached.latents["latents"] - ours.latents["latents"]).abs().max() > 1e-4
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_saved_latents_decode_to_the_same_frames(ltx_folders, engines, name) -> None:
+    """With a timestep-conditioned VAE the decode noise is kept with the latents."""
+    engine = engines[name]
+    (video,) = generate(engine, ltx_request(ltx_folders[name], steps=2), [4])
+    assert video.latents["latents"].shape == (1, 8, 2, 2, 2)
+    frames, chunk = engine.decode_saved(video.latents, None)
+    np.testing.assert_array_equal(frames, video.frames)
+    assert chunk == 9
+
+
+def test_a_failed_decode_keeps_what_decodes_it_again(ltx_folders, engines, monkeypatch) -> None:
+    engine = engines["ltx-095"]
+    request = ltx_request(ltx_folders["ltx-095"], steps=2, save_latents=False)
+    (expected,) = generate(engine, request, [6])
+    decode = engine.vae.decode
+    monkeypatch.setattr(
+        engine.vae, "decode", lambda *args, **kwargs: (_ for _ in ()).throw(RuntimeError("boom"))
+    )
+    with pytest.raises(DecodeFailed) as failed:
+        generate(engine, request, [6])
+    assert failed.value.index == 0 and failed.value.finished == []
+    kept = failed.value.undecoded.latents
+    assert set(kept) == {"latents", "decode_noise", "decode_timestep", "decode_noise_scale"}
+    monkeypatch.setattr(engine.vae, "decode", decode)
+    frames, _ = engine.decode_saved(kept, None)
+    np.testing.assert_array_equal(frames, expected.frames)
+
+
+def test_decode_plan_tiles_only_what_would_not_fit(engines) -> None:
+    vae = engines["ltx"].vae
+    shape = (1, 8, 13, 16, 22)  # 97 frames of 512 x 704
+    whole = ltx_memory.decode_bytes(vae, 97, 512, 704, None)
+    assert ltx_memory.plan_tilings(vae, shape, None) == [None, ClipTiling(512, 448), ClipTiling(256, 192)]
+    assert ltx_memory.plan_tilings(vae, shape, whole)[0] is None
+    assert ltx_memory.plan_tilings(vae, shape, whole - 1)[0] == ClipTiling(512, 448)
+    assert ltx_memory.plan_tilings(vae, shape, 1) == [ClipTiling(256, 192)]
+
+
+def test_a_clip_that_would_not_fit_decodes_in_tiles(ltx_folders, engines, monkeypatch) -> None:
+    """Runs of latent frames (framewise decoding) bound the peak even where frames are smaller than a tile."""
+    engine = engines["ltx-095"]
+    request = ltx_request(ltx_folders["ltx-095"], num_frames=25, steps=2)
+    (whole,) = generate(engine, request, [1])
+    assert whole.record["vae_tiling"] is None
+    monkeypatch.setattr(ltx_memory, "decode_budget", lambda device: 1)
+    (tiled,) = generate(engine, request, [1])
+    assert tiled.record["vae_tiling"] == {"tile": 256, "stride": 192, "frames": 16, "frame_stride": 8}
+    assert tiled.frames.shape == whole.frames.shape == (25, 64, 64, 3)
+    torch.testing.assert_close(tiled.latents["latents"], whole.latents["latents"], rtol=0, atol=0)
+    assert not engine.vae.use_tiling and not engine.vae.use_framewise_decoding, "encoding stays untiled"
+
+
+def test_out_of_memory_while_decoding_retries_in_tiles(ltx_folders, engines, monkeypatch) -> None:
+    engine = engines["ltx"]
+    decode = engine.vae.decode
+
+    def short_of_memory(*args, **kwargs):
+        if not engine.vae.use_tiling:
+            raise MemoryError("whole clip")
+        return decode(*args, **kwargs)
+
+    monkeypatch.setattr(engine.vae, "decode", short_of_memory)
+    (video,) = generate(engine, ltx_request(ltx_folders["ltx"], steps=2), [1])
+    assert video.record["vae_tiling"] == {"tile": 512, "stride": 448, "frames": 16, "frame_stride": 8}

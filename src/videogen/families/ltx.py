@@ -485,8 +485,10 @@ class LTXEngine:
 
     def decode_saved(self, saved: dict[str, torch.Tensor], chunk: int | None) -> tuple[np.ndarray, int]:
         """Decode what ``save_latents`` kept: frames (F, H, W, 3) and the frames decoded at once (the
-        LTX VAE decodes the whole clip, or its tiles: ``chunk`` is not used)."""
-        frames, _ = self.decode(saved)
+        LTX VAE decodes the whole clip, or its tiles: ``chunk`` is not used). It runs under the same
+        autograd mode as ``generate``, where the CPU's oneDNN linear layers take the same kernels."""
+        with self.speedups.running():
+            frames, _ = self.decode(saved)
         return frames, frames.shape[0]
 
     def decode(self, saved: dict[str, torch.Tensor]) -> tuple[np.ndarray, Tiling | None]:

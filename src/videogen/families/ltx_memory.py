@@ -29,13 +29,15 @@ log = logging.getLogger(__name__)
 
 Option = TypeVar("Option")
 
-#: Peak bytes of a whole-clip fp32 decode per output pixel-frame, and a fixed part. An estimate from
-#: the decoder's widest activations (128 channels at full resolution for every frame, a few alive at
-#: once in a residual block: about 5 x 128 x 4 B), not a measurement: to be measured on the full-size
-#: VAE (``videogen bench``) before it is trusted beyond choosing between whole clips and tiles.
-PER_PIXEL_FRAME = 2600
-FIXED = 256 * 2**20
-#: the decoded clip itself (3 channels, fp32), held a few times over while tiles are blended
+#: Peak bytes of a whole-clip fp32 decode per output pixel-frame, and a fixed part, measured on the
+#: full-size LTX-Video 0.9.0 VAE architecture (random weights) on the CPU: peak resident memory above
+#: the loaded model, glibc returning freed blocks at once (MALLOC_MMAP_THRESHOLD_=131072). 52 MiB at
+#: 9 frames of 128x128, 69 MiB at 17, 110 MiB at 33, 131 MiB at 9 frames of 256x256: 164-187 B per
+#: pixel-frame (its 4x pixel patch keeps the widest activations at a sixteenth of the pixels) and
+#: about 25 MiB fixed; rounded up. The 0.9.5 VAE (wider, residual upsamplers) is not measured yet.
+PER_PIXEL_FRAME = 240
+FIXED = 64 * 2**20
+#: tiled: the decoded clip (3 channels, fp32) held a few times over while the tiles are blended
 OUTPUT_PER_PIXEL_FRAME = 60
 #: (tile, stride) in pixels, largest first (512 / 448 is diffusers' default), and the latent frames
 #: of a temporal tile: ``frames`` pixel frames a tile, ``frame_stride`` apart
@@ -67,8 +69,8 @@ def decode_bytes(
     """Estimated peak bytes of decoding ``frames`` frames of ``height`` x ``width`` in the VAE's dtype."""
     scale = torch.finfo(vae.dtype).bits / 32
     output = OUTPUT_PER_PIXEL_FRAME * frames * height * width
-    if tiling is None:
-        return int(FIXED + (PER_PIXEL_FRAME * frames * height * width + output) * scale)
+    if tiling is None:  # the measurement includes the output
+        return int(FIXED + PER_PIXEL_FRAME * frames * height * width * scale)
     # a temporal tile spans its frames plus one latent frame of overlap
     tile_frames = min(frames, tiling.frames + vae.temporal_compression_ratio)
     area = min(tiling.size, height) * min(tiling.size, width)
