@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, T5EncoderModel
 
 from videogen.errors import FieldError
@@ -81,7 +82,7 @@ class Plan:
 
     recipe: str  # GRID or CONDITIONS
     shape: tuple[int, int, int, int, int]  # (1, c, latent frames, h, w)
-    image: object | None = None  # the image's VAE posterior (GRID with an image)
+    image: DiagonalGaussianDistribution | None = None  # the image's VAE posterior (GRID with an image)
     clip: torch.Tensor | None = None  # normalised clip latents (video to video)
     keyframes: tuple[EncodedKeyframe, ...] = ()
 
@@ -260,7 +261,7 @@ class LTXEngine:
         posterior = self.posterior(pixels(video[: request.num_frames]))
         return self.normalised(posterior.mode().float())
 
-    def posterior(self, pixels: torch.Tensor):
+    def posterior(self, pixels: torch.Tensor) -> DiagonalGaussianDistribution:
         """The VAE's posterior of pixels (1, 3, n, H, W) in [-1, 1]."""
         return self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist
 

@@ -19,6 +19,7 @@ keyframe the VAE posterior's sample and (after frame 0) the noise its extra toke
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -148,7 +149,7 @@ def first_frame_tokens(
 def keyframe_tokens(
     start: torch.Tensor,
     keyframes: list[EncodedKeyframe],
-    normalise,
+    normalise: Callable[[torch.Tensor], torch.Tensor],
     layout: Layout,
     fps: float,
     generator: torch.Generator,
@@ -199,10 +200,12 @@ def keyframe_tokens(
     )
 
 
-def renoised_held(tokens: Tokens, latents: torch.Tensor, t: float, scale: float, generator: torch.Generator):
+def renoised_held(
+    tokens: Tokens, latents: torch.Tensor, t: torch.Tensor, scale: float, generator: torch.Generator
+) -> torch.Tensor:
     """LTXConditionPipeline's ``image_cond_noise_scale``: the fully held tokens (strength 1) put back to
-    their start plus ``scale * t^2`` of fresh noise (t in [0, 1]); a draw of every token's shape each
-    step, as diffusers makes it."""
+    their start plus ``scale * t^2`` of fresh noise (t in [0, 1], a float32 tensor as in diffusers); a
+    draw of every token's shape each step, as diffusers makes it."""
     assert tokens.start is not None and tokens.strength is not None
     noise = cpu_randn(tuple(latents.shape), generator, latents.device, torch.float32)
     held = (tokens.strength > 1.0 - 1e-6).unsqueeze(-1)
