@@ -26,7 +26,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -123,12 +123,10 @@ class LTXEngine:
             vae.temporal_compression_ratio,
         )
         self.text_encoder_device = text_encoder_device(speedups.text_encoder_device, device)
-        stored = store_weights([transformer], speedups.weights_dtype, fuse_qkv=False)
+        stored = store_weights([transformer], speedups.weights_dtype)
         encoder_on_device = self.text_encoder_device == device
         modules = [*([text_encoder] if encoder_on_device else []), transformer, vae]
-        # LTX's attention processor reads the separate q, k, v projections: fusing would only add weights
-        prepared = replace(speedups, fused_qkv=False)
-        self.applied = {**prepare_modules(modules, transformer, device, prepared), **stored}
+        self.applied = {**prepare_modules(modules, transformer, device, speedups), **stored}
         if not encoder_on_device:
             text_encoder.eval().requires_grad_(False)
             self.applied["text_encoder_device"] = "cpu"

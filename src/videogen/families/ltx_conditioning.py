@@ -122,7 +122,7 @@ def trimmed_frames(keyframe: Keyframe, num_frames: int, temporal: int) -> np.nda
     number of latent frames), as LTXConditionPipeline cuts a conditioning clip."""
     if not 0 <= keyframe.frame_index < num_frames:
         allowed = f"a frame of the video, 0 to {num_frames - 1}"
-        raise FieldError("keyframes", f"frame_index {keyframe.frame_index}", allowed)
+        raise FieldError("keyframe", f"frame_index {keyframe.frame_index}", allowed)
     count = min(len(keyframe.frames), num_frames - keyframe.frame_index)
     return keyframe.frames[: (count - 1) // temporal * temporal + 1]
 
@@ -173,7 +173,7 @@ def keyframe_tokens(
             last = first + count - PREFIX
             if last > frames:
                 allowed = f"clips that end inside the video's {frames} latent frames"
-                raise FieldError("keyframes", f"a clip at frame {keyframe.frame_index}", allowed)
+                raise FieldError("keyframe", f"a clip at frame {keyframe.frame_index}", allowed)
             latents[:, :, first:last] = torch.lerp(
                 latents[:, :, first:last], encoded[:, :, PREFIX:], strength
             )

@@ -161,7 +161,7 @@ class WanEngine:
         #: where the UMT5 encoder runs: the device, or the CPU (``text_encoder_device``), off the accelerator
         self.text_encoder_device = text_encoder_device(speedups.text_encoder_device, device)
         experts = [transformer, *([transformer_2] if transformer_2 else [])]
-        stored = store_weights(experts, speedups.weights_dtype, speedups.fused_qkv)
+        stored = store_weights(experts, speedups.weights_dtype)
         encoder_on_device = self.text_encoder_device == device
         modules = [
             *([text_encoder] if encoder_on_device else []),

@@ -19,7 +19,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
-from diffusers import AutoencoderKLWan, WanTransformer3DModel
+from diffusers import AutoencoderKLWan
+from torch import nn
 
 from videogen.errors import is_out_of_memory
 from videogen.families.decoding import MEMORY_SHARE
@@ -160,21 +161,17 @@ def _decode(vae: AutoencoderKLWan, latents: torch.Tensor, tiling: Tiling | None)
 STORAGE_DTYPES = {"fp8": torch.float8_e4m3fn}
 
 
-def store_weights(
-    transformers: Sequence[WanTransformer3DModel], weights_dtype: str | None, fuse_qkv: bool
-) -> dict[str, object]:
+def store_weights(transformers: Sequence[nn.Module], weights_dtype: str | None) -> dict[str, object]:
     """Store the transformers' weights in ``weights_dtype`` (diffusers' layerwise casting: each layer's
     weights are cast up to the compute dtype just for its forward); return what was done, for the record.
 
-    Done on the CPU, before the weights move to the device. QKV projections are fused first when the
-    engine fuses them: fusing makes new layers, which would miss the casting hooks.
+    Done on the CPU, before the weights move to the device; the transformers' projections stay unfused
+    (``speedups.FUSED_QKV_MODELS``), so every layer gets its casting hooks.
     """
     if weights_dtype is None:
         return {}
     storage = STORAGE_DTYPES[weights_dtype]
     for transformer in transformers:
-        if fuse_qkv:
-            transformer.fuse_qkv_projections()
         transformer.enable_layerwise_casting(storage_dtype=storage, compute_dtype=transformer.dtype)
     return {"weights_dtype": weights_dtype}
 
