@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 import torch
 from diffusers import AutoencoderKL, AutoencoderKLTemporalDecoder
@@ -21,6 +22,7 @@ from videogen.errors import UserError, is_out_of_memory
 from videogen.memory import free_memory
 
 log = logging.getLogger(__name__)
+Option = TypeVar("Option")
 
 VAE_CLASSES: dict[str, type[AutoencoderKL] | type[AutoencoderKLTemporalDecoder]] = {
     "AutoencoderKLTemporalDecoder": AutoencoderKLTemporalDecoder,
@@ -106,3 +108,20 @@ def decode_in_chunks(
             continue
         start += len(part)
     return torch.cat(parts), chunk
+
+
+def with_fallbacks(
+    options: Sequence[Option], run: Callable[[Option], torch.Tensor]
+) -> tuple[torch.Tensor, Option]:
+    """``run`` the first option; on an out-of-memory error free the cache and try the next one.
+    Any other error, or running out of options, raises."""
+    for attempt, option in enumerate(options):
+        try:
+            return run(option), option
+        except Exception as exc:
+            if not is_out_of_memory(exc) or attempt == len(options) - 1:
+                raise
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            log.warning("out of memory while decoding %s; retrying with %s", option, options[attempt + 1])
+    raise ValueError("options: none to try")

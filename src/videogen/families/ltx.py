@@ -53,12 +53,12 @@ from videogen.families.ltx_conditioning import (
 from videogen.families.ltx_memory import decode_latents
 from videogen.families.transformer_cache import TransformerCache, ltx_tail
 from videogen.families.undecoded import DecodeFailed
-from videogen.families.wan_memory import Tiling, store_weights, text_encoder_device
+from videogen.families.wan_memory import Tiling, prepare_transformer_modules
 from videogen.request import Request
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
 from videogen.sampling.seeds import cpu_generator, cpu_randn
-from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
+from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
 #: tokens of the prompt T5 reads (LTXConditionPipeline's default; LTXPipeline's is 128)
 MAX_SEQUENCE_LENGTH = 256
@@ -122,14 +122,9 @@ class LTXEngine:
             vae.spatial_compression_ratio,
             vae.temporal_compression_ratio,
         )
-        self.text_encoder_device = text_encoder_device(speedups.text_encoder_device, device)
-        stored = store_weights([transformer], speedups.weights_dtype)
-        encoder_on_device = self.text_encoder_device == device
-        modules = [*([text_encoder] if encoder_on_device else []), transformer, vae]
-        self.applied = {**prepare_modules(modules, transformer, device, speedups), **stored}
-        if not encoder_on_device:
-            text_encoder.eval().requires_grad_(False)
-            self.applied["text_encoder_device"] = "cpu"
+        self.text_encoder_device, self.applied = prepare_transformer_modules(
+            text_encoder, [transformer, vae], [transformer], device, speedups
+        )
         #: First Block Cache on the transformer, set per video from ``request.cache_threshold``
         self.cache = TransformerCache([transformer], tail=ltx_tail)
 

@@ -8,26 +8,20 @@ the seams, so the whole clip is decoded when its estimate fits in a share of the
 (``decoding.MEMORY_SHARE``), else the largest tiles that fit; an out-of-memory error still retries
 with the next smaller tiles. The record says which (``vae_tiling``).
 
-The generic parts come from ``wan_memory`` (``Tiling``, ``decode_budget``); ``with_fallbacks`` is the
-retry loop both families need.
+The generic parts come from ``wan_memory`` (``Tiling``, ``decode_budget``) and ``decoding``
+(``with_fallbacks``, the retry loop).
 """
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
 
 import torch
 from diffusers import AutoencoderKLLTXVideo
 
-from videogen.errors import is_out_of_memory
+from videogen.families.decoding import with_fallbacks
 from videogen.families.wan_memory import Tiling, decode_budget
-
-log = logging.getLogger(__name__)
-
-Option = TypeVar("Option")
 
 #: Peak bytes of a whole-clip fp32 decode per output pixel-frame, and a fixed part, measured on the
 #: full-size LTX-Video 0.9.0 VAE architecture (random weights) on the CPU: peak resident memory above
@@ -90,23 +84,6 @@ def plan_tilings(
         if decode_bytes(vae, frames, height, width, option) <= budget:
             return options[index:]
     return options[-1:]
-
-
-def with_fallbacks(
-    options: Sequence[Option], run: Callable[[Option], torch.Tensor]
-) -> tuple[torch.Tensor, Option]:
-    """``run`` the first option; on an out-of-memory error free the cache and try the next one.
-    Any other error, or running out of options, raises. (Wan's ``decode_fitting`` is the same loop.)"""
-    for attempt, option in enumerate(options):
-        try:
-            return run(option), option
-        except Exception as exc:
-            if not is_out_of_memory(exc) or attempt == len(options) - 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            log.warning("out of memory while decoding %s; retrying with %s", option, options[attempt + 1])
-    raise ValueError("options: none to try")
 
 
 def decode_latents(

@@ -57,14 +57,13 @@ from videogen.families.wan_memory import (
     Tiling,
     decode_budget,
     decode_fitting,
-    store_weights,
-    text_encoder_device,
+    prepare_transformer_modules,
 )
 from videogen.request import Request
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
 from videogen.sampling.seeds import cpu_generator, cpu_randn
-from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
+from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
 #: tokens of the prompt the text encoder reads; the rest are cut, shorter prompts padded (diffusers' default)
 MAX_SEQUENCE_LENGTH = 512
@@ -158,21 +157,15 @@ class WanEngine:
         self.device = device
         self.dtype = transformer.dtype
         self.speedups = speedups
-        #: where the UMT5 encoder runs: the device, or the CPU (``text_encoder_device``), off the accelerator
-        self.text_encoder_device = text_encoder_device(speedups.text_encoder_device, device)
         experts = [transformer, *([transformer_2] if transformer_2 else [])]
-        stored = store_weights(experts, speedups.weights_dtype)
-        encoder_on_device = self.text_encoder_device == device
-        modules = [
-            *([text_encoder] if encoder_on_device else []),
-            *([image_encoder] if image_encoder else []),
-            *experts,
-            vae,
-        ]
-        self.applied = {**prepare_modules(modules, transformer, device, speedups), **stored}
-        if not encoder_on_device:
-            text_encoder.eval().requires_grad_(False)
-            self.applied["text_encoder_device"] = "cpu"
+        #: where the UMT5 encoder runs: the device, or the CPU (``text_encoder_device``), off the accelerator
+        self.text_encoder_device, self.applied = prepare_transformer_modules(
+            text_encoder,
+            [*([image_encoder] if image_encoder else []), *experts, vae],
+            experts,
+            device,
+            speedups,
+        )
         #: First Block Cache on the experts, set per video from ``request.cache_threshold``
         self.cache = TransformerCache([transformer, *([transformer_2] if transformer_2 else [])])
 

@@ -14,19 +14,17 @@ with the next smaller tile. The record says which (``vae_tiling``).
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from diffusers import AutoencoderKLWan
 from torch import nn
 
-from videogen.errors import is_out_of_memory
-from videogen.families.decoding import MEMORY_SHARE
+from videogen.families.decoding import MEMORY_SHARE, with_fallbacks
 from videogen.memory import free_memory
-
-log = logging.getLogger(__name__)
+from videogen.speedups import Speedups, prepare_modules
 
 
 @dataclass(frozen=True)
@@ -129,17 +127,7 @@ def decode_fitting(
 ) -> tuple[torch.Tensor, Tiling | None]:
     """Decode VAE latents (1, z, F', h, w) to pixels, tiled only where the whole frame would not fit;
     return the pixels (1, 3, F, H, W) and the tiling used (None: whole frames)."""
-    tilings = plan_tilings(vae, latents.shape, budget)
-    for attempt, tiling in enumerate(tilings):
-        try:
-            return _decode(vae, latents, tiling), tiling
-        except Exception as exc:
-            if not is_out_of_memory(exc) or attempt == len(tilings) - 1:
-                raise
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            log.warning("out of memory while decoding %s; retrying with %s", tiling, tilings[attempt + 1])
-    raise AssertionError("unreachable: plan_tilings returns at least one option")
+    return with_fallbacks(plan_tilings(vae, latents.shape, budget), partial(_decode, vae, latents))
 
 
 def _decode(vae: AutoencoderKLWan, latents: torch.Tensor, tiling: Tiling | None) -> torch.Tensor:
@@ -174,6 +162,26 @@ def store_weights(transformers: Sequence[nn.Module], weights_dtype: str | None) 
     for transformer in transformers:
         transformer.enable_layerwise_casting(storage_dtype=storage, compute_dtype=transformer.dtype)
     return {"weights_dtype": weights_dtype}
+
+
+def prepare_transformer_modules(
+    text_encoder: nn.Module,
+    modules: Sequence[nn.Module],
+    transformers: Sequence[nn.Module],
+    device: torch.device,
+    speedups: Speedups,
+) -> tuple[torch.device, dict[str, object]]:
+    """Apply ``speedups`` to a transformer model's modules (``modules``: what runs after the text
+    encoder, in order, ``transformers`` among them) and place its text encoder; return where the text
+    encoder runs and what was applied, for the record."""
+    encoder_device = text_encoder_device(speedups.text_encoder_device, device)
+    stored = store_weights(transformers, speedups.weights_dtype)
+    on_device = [text_encoder] if encoder_device == device else []
+    applied = {**prepare_modules([*on_device, *modules], transformers[0], device, speedups), **stored}
+    if not on_device:
+        text_encoder.eval().requires_grad_(False)
+        applied["text_encoder_device"] = "cpu"
+    return encoder_device, applied
 
 
 def text_encoder_device(choice: str, device: torch.device) -> torch.device:
