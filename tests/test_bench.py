@@ -6,10 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+import transformers
 from typer.testing import CliRunner
 
 from videogen.architectures import (
     ARCHITECTURES,
+    LTX_VIDEO_TRANSFORMER,
+    LTX_VIDEO_VAE,
+    T5_XXL_ENCODER,
     UMT5_XXL_ENCODER,
     WAN21_1_3B_TRANSFORMER,
     WAN21_VAE,
@@ -17,7 +21,7 @@ from videogen.architectures import (
 )
 from videogen.bench.flops import count_flops
 from videogen.bench.random_weights import write_random_model
-from videogen.bench.runner import ABLATIONS, FIGURES
+from videogen.bench.runner import ABLATIONS, FIGURES, BenchOptions, run_bench
 from videogen.catalog import CATALOG
 from videogen.cli import app
 
@@ -99,7 +103,7 @@ def test_bench_errors_are_clean(tiny_unet3d: Path) -> None:
 #: catalog models `videogen bench --random-weights` cannot build yet (it says so, naming the field)
 NO_ARCHITECTURE_YET = {
     "wan2.1-t2v-14b", "wan2.1-i2v-14b-480p", "wan2.1-i2v-14b-720p", "wan2.1-flf2v-14b", "wan2.2-t2v-a14b",
-    "wan2.2-i2v-a14b", "ltx-video", "ltx-video-0.9.5", "ltx-video-distilled",
+    "wan2.2-i2v-a14b", "ltx-video-0.9.5", "ltx-video-distilled",
 }  # fmt: skip
 
 
@@ -155,17 +159,72 @@ def test_bench_of_random_wan_weights_against_wan_pipeline(tmp_path) -> None:
     assert record["transformer_evaluations"] + record["transformer_skipped_evaluations"] == 6
 
 
+def _write_configs(folder: Path, arch: Architecture, transformer_class: str) -> None:
+    """The transformer's and the VAE's config.json only: enough to count FLOPs on the meta device."""
+    for sub, cls, config in (
+        ("transformer", transformer_class, arch.unet),
+        ("vae", arch.vae_class, arch.vae),
+    ):
+        (folder / sub).mkdir()
+        (folder / sub / "config.json").write_text(json.dumps({"_class_name": cls, **config}))
+
+
 @pytest.mark.parametrize(("name", "shape", "tflop"), [("wan2.1-t2v-1.3b", (17, 240, 416), 5.92)])
 def test_flop_count_of_full_size_wan(tmp_path, name, shape, tflop) -> None:
-    arch = ARCHITECTURES[name]
-    for sub, cls, config in (
-        ("transformer", "WanTransformer3DModel", arch.unet),
-        ("vae", "AutoencoderKLWan", arch.vae),
-    ):
-        (tmp_path / sub).mkdir()
-        (tmp_path / sub / "config.json").write_text(json.dumps({"_class_name": cls, **config}))
+    _write_configs(tmp_path, ARCHITECTURES[name], "WanTransformer3DModel")
     counts = count_flops(tmp_path, "wan", *shape)
     # 5 x 15 x 26 = 1950 tokens: about 2 FLOP per token per weight of the blocks (the cross-attention's
     # key/value projections run on the 512 text tokens instead), plus attention itself
     assert counts["unet_evaluation_tflop"] == pytest.approx(tflop, rel=0.02)
     assert counts["decode_frame_tflop"] > 0
+
+
+#: LTX-Video at the tiny test models' size (testing/_ltx.py), written the way the 2B is; its VAE decodes
+#: at a timestep (0.9.1's), so the stock side's decode_timestep and decode noise are compared too
+TINY_LTX = Architecture(
+    "tiny-ltx",
+    "ltx",
+    {**LTX_VIDEO_TRANSFORMER, "in_channels": 8, "out_channels": 8, "num_attention_heads": 2,
+     "attention_head_dim": 8, "cross_attention_dim": 16, "num_layers": 2, "caption_channels": 32},
+    "AutoencoderKLLTXVideo",
+    {**LTX_VIDEO_VAE, "latent_channels": 8, "block_out_channels": [8] * 4,
+     "decoder_block_out_channels": [8] * 4, "layers_per_block": [1] * 5, "decoder_layers_per_block": [1] * 5,
+     "timestep_conditioning": True},
+    {**T5_XXL_ENCODER, "d_model": 32, "d_ff": 37, "d_kv": 8, "num_heads": 4, "num_layers": 2,
+     "relative_attention_num_buckets": 8},
+    {"dynamic": True},
+)  # fmt: skip
+
+
+def test_bench_of_random_ltx_weights_against_ltx_pipeline(tmp_path) -> None:
+    folder = tmp_path / "tiny-ltx"
+    write_random_model(TINY_LTX, folder, seed=0)
+    shape = {"num_frames": 9, "height": 64, "width": 64, "steps": 3, "device": "cpu"}
+    options = BenchOptions(str(folder), fields={**shape, "guidance_rescale": 0.7}, vs_diffusers=True)
+    report = run_bench(options)
+    assert [run["name"] for run in report["runs"]] == ["videogen", "diffusers"]
+    for run in report["runs"]:
+        assert run["unet_calls"] == 3 and run["unet_items"] == 6  # 3 guided steps, both prompts in one call
+        assert run["decode_s"] > 0 and run["encode_s"] > 0 and run["unet_s"] > 0
+    record = report["runs"][0]["record"]
+    assert record["pipeline"] == "LTXPipeline"
+    assert record["decode_timestep"] == pytest.approx(0.05)  # a local 0.9.1+ folder's default
+    assert report["max_abs_difference"] < 1e-4, "the same weights, settings and seed give the same frames"
+    assert report["ratios"]["unet_evaluations"] == 1
+    assert report["flops"]["unet_evaluation_tflop"] > 0 and report["flops"]["decode_frame_tflop"] > 0
+    assert report["flops"]["encode_tflop"] > 0 and report["summary"]["diffusers"]["unet_tflops"] > 0
+
+
+def test_flop_count_of_full_size_ltx_video(tmp_path) -> None:
+    arch = ARCHITECTURES["ltx-video"]
+    _write_configs(tmp_path, arch, "LTXVideoTransformer3DModel")
+    without_encoder = count_flops(tmp_path, "ltx", 17, 256, 384)
+    assert without_encoder["encode_tflop"] is None and "encode_error" in without_encoder  # no T5 config
+    transformers.T5Config(**arch.encoder).save_pretrained(tmp_path / "text_encoder")
+    counts = count_flops(tmp_path, "ltx", 17, 256, 384)
+    # 3 x 8 x 12 = 288 tokens through 1.9B weights of the blocks, about 2 FLOP per token per weight; the
+    # cross-attention's keys and values and the caption projection run on the 256 T5 tokens
+    assert counts["unet_evaluation_tflop"] == pytest.approx(1.11, rel=0.02)
+    assert counts["decode_frame_tflop"] == pytest.approx(0.090, rel=0.02)
+    # T5-XXL's 4.6B weights without the embedding, on the prompt and the negative prompt's 256 tokens each
+    assert counts["encode_tflop"] == pytest.approx(4.79, rel=0.02)

@@ -139,6 +139,50 @@ UMT5_XXL_ENCODER: dict[str, Any] = {
     "dropout_rate": 0.0,
 }
 
+# LTX-Video 0.9.0 2B (config.json of Lightricks/LTX-Video: transformer/ and vae/; the VAE's config is
+# AutoencoderKLLTXVideo's defaults, written out here so the count does not move with them)
+LTX_VIDEO_TRANSFORMER: dict[str, Any] = {
+    "in_channels": 128,
+    "out_channels": 128,
+    "patch_size": 1,
+    "patch_size_t": 1,
+    "num_attention_heads": 32,
+    "attention_head_dim": 64,
+    "cross_attention_dim": 2048,
+    "num_layers": 28,
+    "activation_fn": "gelu-approximate",
+    "qk_norm": "rms_norm_across_heads",
+    "norm_elementwise_affine": False,
+    "norm_eps": 1e-6,
+    "caption_channels": 4096,
+    "attention_bias": True,
+    "attention_out_bias": True,
+}
+LTX_VIDEO_VAE: dict[str, Any] = {
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 128,
+    "block_out_channels": [128, 256, 512, 512],
+    "decoder_block_out_channels": [128, 256, 512, 512],
+    "layers_per_block": [4, 3, 3, 3, 4],
+    "decoder_layers_per_block": [4, 3, 3, 3, 4],
+    "spatio_temporal_scaling": [True, True, True, False],
+    "decoder_spatio_temporal_scaling": [True, True, True, False],
+    "decoder_inject_noise": [False] * 5,
+    "upsample_residual": [False] * 4,
+    "upsample_factor": [1] * 4,
+    "timestep_conditioning": False,
+    "patch_size": 4,
+    "patch_size_t": 1,
+    "resnet_norm_eps": 1e-6,
+    "scaling_factor": 1.0,
+    "encoder_causal": True,
+    "decoder_causal": False,
+}
+#: google/t5-v1_1-xxl's encoder: UMT5-XXL's shapes (T5 shares one relative position bias over the
+#: layers where UMT5 has one per layer, which costs nothing); ``vocab_size`` as for UMT5
+T5_XXL_ENCODER: dict[str, Any] = dict(UMT5_XXL_ENCODER)
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -149,7 +193,7 @@ class Architecture:
     unet: dict[str, Any]  # the denoiser: the UNet, or Wan's transformer
     vae_class: str
     vae: dict[str, Any]
-    encoder: dict[str, Any] = field(default_factory=dict)  # CLIP text (unet3d), vision (svd), UMT5 (wan)
+    encoder: dict[str, Any] = field(default_factory=dict)  # CLIP text, CLIP vision, UMT5 (wan), T5 (ltx)
     scheduler: dict[str, Any] = field(default_factory=dict)
     pipeline: dict[str, Any] = field(default_factory=dict)  # model_index.json settings (expand_timesteps)
 
@@ -221,6 +265,15 @@ ARCHITECTURES: dict[str, Architecture] = {
             UMT5_XXL_ENCODER,
             {"flow_shift": 5.0},
             {"boundary_ratio": None, "expand_timesteps": True},
+        ),
+        Architecture(
+            "ltx-video",
+            "ltx",
+            LTX_VIDEO_TRANSFORMER,
+            "AutoencoderKLLTXVideo",
+            LTX_VIDEO_VAE,
+            T5_XXL_ENCODER,
+            {"dynamic": True},  # ltx_scheduler's: 0.9.0 shifts its sigmas by the sequence length
         ),
     )
 }

@@ -317,7 +317,7 @@ def _ltx(model_id: str, repo: str, defaults: Defaults, vram_gb: float, about: st
 
 LTX_MODELS = (
     _ltx("ltx-video", "LTX-Video", _LTX, 12.0,
-         "LTX-Video 0.9.0 2B: text or image to video (704x480, 161 frames)"),
+         "LTX-Video 0.9.0 2B: text or image to video (704x480, 161 frames)", architecture="ltx-video"),
     _ltx("ltx-video-0.9.5", "LTX-Video-0.9.5", _LTX_095, 12.0,
          "LTX-Video 0.9.5 2B: keyframes anywhere in the clip (768x512, 161 frames)"),
     _ltx("ltx-video-distilled", "LTX-Video-0.9.8-13B-distilled", _LTX_DISTILLED, 32.0,

@@ -40,6 +40,9 @@ def _meta(cls: type, folder: Path, subfolder: str) -> Any:
 
 
 def _meta_transformers(cls: type, folder: Path, subfolder: str) -> Any:
+    path = folder / subfolder / "config.json"
+    if not path.is_file():  # transformers 5 would fall back to the class's default config
+        raise FileNotFoundError(path)
     config = cls.config_class.from_pretrained(folder, subfolder=subfolder)
     with torch.device("meta"):
         return cls(config)
@@ -52,6 +55,8 @@ def count_flops(folder: Path, family: str, num_frames: int, height: int, width: 
     """
     if family == "wan":
         return _counted(_wan_counts(folder, num_frames, height, width))
+    if family == "ltx":
+        return _counted(_ltx_counts(folder, num_frames, height, width))
     h, w = height // 8, width // 8
     meta = {"device": "meta"}
 
@@ -121,6 +126,46 @@ def _wan_counts(folder: Path, num_frames: int, height: int, width: int) -> dict[
     def encode() -> float:
         model = _meta_transformers(transformers.UMT5EncoderModel, folder, "text_encoder")
         ids = torch.zeros(2, WAN_TEXT_TOKENS, dtype=torch.long, **meta)
+        return _count(lambda: model(ids))
+
+    return {"unet_evaluation": transformer, "decode_frame": decode, "encode": encode}
+
+
+def _ltx_counts(folder: Path, num_frames: int, height: int, width: int) -> dict[str, Callable[[], float]]:
+    """LTX-Video: one transformer call on the latent tokens with the prompt's MAX_SEQUENCE_LENGTH
+    T5 tokens (the engine's), the clip's decode shared over its frames, and T5 on the prompt and the
+    negative prompt."""
+    from videogen.families.ltx import MAX_SEQUENCE_LENGTH
+
+    meta = {"device": "meta"}
+
+    def latent_shape(vae: Any) -> tuple[int, int, int]:
+        frames = (num_frames - 1) // vae.temporal_compression_ratio + 1
+        return frames, height // vae.spatial_compression_ratio, width // vae.spatial_compression_ratio
+
+    def transformer() -> float:
+        model = _meta(diffusers.LTXVideoTransformer3DModel, folder, "transformer")
+        vae = _meta(diffusers.AutoencoderKLLTXVideo, folder, "vae")
+        frames, h, w = latent_shape(vae)
+        config = model.config
+        tokens = (frames // config.patch_size_t) * (h // config.patch_size) * (w // config.patch_size)
+        sample = torch.empty(1, tokens, config.in_channels, **meta)
+        text = torch.empty(1, MAX_SEQUENCE_LENGTH, config.caption_channels, **meta)
+        mask = torch.ones(1, MAX_SEQUENCE_LENGTH, dtype=torch.long, **meta)
+        shape = {"num_frames": frames, "height": h, "width": w}
+        return _count(
+            lambda: model(sample, text, torch.tensor([500.0], **meta), mask, **shape, return_dict=False)
+        )
+
+    def decode() -> float:
+        model = _meta(diffusers.AutoencoderKLLTXVideo, folder, "vae")
+        latents = torch.empty(1, model.config.latent_channels, *latent_shape(model), **meta)
+        timestep = torch.tensor([0.05], **meta) if model.config.timestep_conditioning else None
+        return _count(lambda: model.decode(latents, timestep)) / num_frames
+
+    def encode() -> float:
+        model = _meta_transformers(transformers.T5EncoderModel, folder, "text_encoder")
+        ids = torch.zeros(2, MAX_SEQUENCE_LENGTH, dtype=torch.long, **meta)
         return _count(lambda: model(ids))
 
     return {"unet_evaluation": transformer, "decode_frame": decode, "encode": encode}

@@ -127,14 +127,14 @@ def run_case(case: Case) -> dict[str, Any]:
 
 def _instrument(meter: Meter, models: Any, family: str) -> None:
     """The same hooks on our engine and on the stock pipeline: their attributes share names."""
-    if family == "wan":  # the transformer(s) count as the UNet
-        for denoiser in (models.transformer, models.transformer_2):
+    if family in ("wan", "ltx"):  # the transformer(s) count as the UNet
+        for denoiser in (models.transformer, getattr(models, "transformer_2", None)):
             if denoiser is not None:
                 meter.time_unet(denoiser)
     else:
         meter.time_unet(models.unet)
     meter.time_method(models.vae, "decode", "decode")
-    if family in ("unet3d", "wan"):
+    if family in ("unet3d", "wan", "ltx"):
         meter.time_method(models.text_encoder, "forward", "encode")
     else:
         meter.time_method(models.image_encoder, "forward", "encode")
@@ -142,9 +142,14 @@ def _instrument(meter: Meter, models: Any, family: str) -> None:
 
 
 def _stock_pipeline(family: str, folder: Path, device: torch.device, dtype: torch.dtype) -> Any:
-    from diffusers import StableVideoDiffusionPipeline, TextToVideoSDPipeline, WanPipeline
+    from diffusers import LTXPipeline, StableVideoDiffusionPipeline, TextToVideoSDPipeline, WanPipeline
 
-    classes = {"unet3d": TextToVideoSDPipeline, "svd": StableVideoDiffusionPipeline, "wan": WanPipeline}
+    classes = {
+        "unet3d": TextToVideoSDPipeline,
+        "svd": StableVideoDiffusionPipeline,
+        "wan": WanPipeline,
+        "ltx": LTXPipeline,
+    }
     cls = classes[family]
     pipeline = cls.from_pretrained(folder, torch_dtype=dtype).to(device)
     pipeline.set_progress_bar_config(disable=True)
@@ -170,6 +175,8 @@ def _run_stock(pipeline: Any, family: str, request: Request, image: Image.Image 
             guidance_scale_2=request.guidance_2,
             **common,
         ).frames[0]
+    if family == "ltx":
+        return _run_ltx(pipeline, request, common)
     if family == "unet3d":
         return pipeline(
             request.prompt, negative_prompt=request.negative_prompt, guidance_scale=request.guidance, **common
@@ -182,6 +189,32 @@ def _run_stock(pipeline: Any, family: str, request: Request, image: Image.Image 
         motion_bucket_id=request.motion_bucket_id,
         noise_aug_strength=request.noise_aug_strength,
         decode_chunk_size=request.decode_chunk_size,
+        **common,
+    ).frames[0]
+
+
+def _run_ltx(pipeline: Any, request: Request, common: dict[str, Any]) -> np.ndarray:
+    """LTXPipeline with the settings our engine reads; a custom schedule (``timesteps``) is
+    LTXConditionPipeline's, as in the engine, on the same components."""
+    from diffusers import LTXConditionPipeline
+
+    from videogen.families.ltx import MAX_SEQUENCE_LENGTH
+
+    options: dict[str, Any] = {}
+    if request.timesteps is not None:  # LTXPipeline sets sigmas, which exclude timesteps
+        pipeline = LTXConditionPipeline(**pipeline.components)
+        pipeline.set_progress_bar_config(disable=True)
+        options["timesteps"] = list(request.timesteps)
+    return pipeline(
+        request.prompt,
+        negative_prompt=request.negative_prompt,
+        guidance_scale=request.guidance,
+        guidance_rescale=request.guidance_rescale,
+        decode_timestep=request.decode_timestep,
+        decode_noise_scale=request.decode_noise_scale,
+        frame_rate=request.fps,
+        max_sequence_length=MAX_SEQUENCE_LENGTH,
+        **options,
         **common,
     ).frames[0]
 
