@@ -125,3 +125,16 @@ def with_fallbacks(
                 torch.cuda.empty_cache()
             log.warning("out of memory while decoding %s; retrying with %s", option, options[attempt + 1])
     raise ValueError("options: none to try")
+
+
+def from_first_fitting(
+    options: Sequence[Option], cost: Callable[[Option], int], budget: int | None
+) -> list[Option]:
+    """``options`` (largest first) from the first whose ``cost`` fits in ``budget`` bytes, the rest kept
+    as fallbacks; only the smallest when none fits; all of them when the budget is unknown."""
+    if budget is None:
+        return list(options)
+    for index, option in enumerate(options):
+        if cost(option) <= budget:
+            return list(options[index:])
+    return list(options[-1:])

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 from diffusers import AutoencoderKLLTXVideo
 
-from videogen.families.decoding import with_fallbacks
+from videogen.families.decoding import from_first_fitting, with_fallbacks
 from videogen.families.wan_memory import Tiling, decode_budget
 
 #: Peak bytes of a whole-clip fp32 decode per output pixel-frame, and a fixed part, measured on the
@@ -78,12 +79,7 @@ def plan_tilings(
     clip), then every smaller option as fallbacks for an out-of-memory error. Unknown budget: whole first."""
     frames, height, width = output_size(vae, latents_shape)
     options: list[ClipTiling | None] = [None, *(ClipTiling(size, stride) for size, stride in TILES)]
-    if budget is None:
-        return options
-    for index, option in enumerate(options):
-        if decode_bytes(vae, frames, height, width, option) <= budget:
-            return options[index:]
-    return options[-1:]
+    return from_first_fitting(options, partial(decode_bytes, vae, frames, height, width), budget)
 
 
 def decode_latents(

@@ -22,7 +22,7 @@ import torch
 from diffusers import AutoencoderKLWan
 from torch import nn
 
-from videogen.families.decoding import MEMORY_SHARE, with_fallbacks
+from videogen.families.decoding import MEMORY_SHARE, from_first_fitting, with_fallbacks
 from videogen.memory import free_memory
 from videogen.speedups import Speedups, prepare_modules
 
@@ -106,12 +106,7 @@ def plan_tilings(
     options: list[Tiling | None] = [None, *(Tiling(size, stride) for size, stride in TILES)]
     # a tile as large as the frame decodes the frame whole
     options = [o for o in options if o is None or o.size < max(height, width)]
-    if budget is None:
-        return options
-    for index, option in enumerate(options):
-        if decode_bytes(vae, frames, height, width, option) <= budget:
-            return options[index:]
-    return options[-1:]
+    return from_first_fitting(options, partial(decode_bytes, vae, frames, height, width), budget)
 
 
 def decode_budget(device: torch.device) -> int | None:
