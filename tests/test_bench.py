@@ -24,6 +24,7 @@ from videogen.bench.random_weights import write_random_model
 from videogen.bench.runner import ABLATIONS, FIGURES, BenchOptions, run_bench
 from videogen.catalog import CATALOG
 from videogen.cli import app
+from videogen.testing import build_tiny_model
 
 runner = CliRunner()
 TINY = ["--num-frames", "2", "--height", "64", "--width", "64", "--steps", "2", "--device", "cpu", "--json"]
@@ -213,6 +214,19 @@ def test_bench_of_random_ltx_weights_against_ltx_pipeline(tmp_path) -> None:
     assert report["ratios"]["unet_evaluations"] == 1
     assert report["flops"]["unet_evaluation_tflop"] > 0 and report["flops"]["decode_frame_tflop"] > 0
     assert report["flops"]["encode_tflop"] > 0 and report["summary"]["diffusers"]["unet_tflops"] > 0
+
+
+def test_bench_of_a_custom_ltx_schedule_against_ltx_condition_pipeline(tmp_path) -> None:
+    """Timesteps of one's own: the engine follows LTXConditionPipeline, and so does the stock side
+    (LTXPipeline cannot take them); the tiny 0.9.5 folder, whose scheduler does not shift."""
+    folder = build_tiny_model("ltx-095", tmp_path / "ltx-095")
+    shape = {"num_frames": 9, "height": 64, "width": 64, "steps": 3, "device": "cpu"}
+    timesteps = [1000.0, 900.0, 500.0]
+    report = run_bench(BenchOptions(str(folder), fields={**shape, "timesteps": timesteps}, vs_diffusers=True))
+    record = report["runs"][0]["record"]
+    assert record["pipeline"] == "LTXConditionPipeline" and record["timesteps"] == timesteps
+    assert [run["unet_calls"] for run in report["runs"]] == [3, 3]
+    assert report["max_abs_difference"] < 1e-4
 
 
 def test_flop_count_of_full_size_ltx_video(tmp_path) -> None:

@@ -206,7 +206,7 @@ def _run_ltx(pipeline: Any, request: Request, common: dict[str, Any]) -> np.ndar
         pipeline.set_progress_bar_config(disable=True)
         options["timesteps"] = list(request.timesteps)
     return pipeline(
-        request.prompt,
+        prompt=request.prompt,  # LTXConditionPipeline's first argument is its conditions
         negative_prompt=request.negative_prompt,
         guidance_scale=request.guidance,
         guidance_rescale=request.guidance_rescale,
