@@ -35,21 +35,22 @@ from videogen.speedups import Speedups
 ABLATIONS: dict[str, dict[str, Any]] = {
     "without onednn_linear": {"onednn_linear": False},
     "without release_weights": {"release_weights": False},
-    "without lean_wan_vae": {"lean_wan_vae": False},
+    "without lean_vae": {"lean_vae": False},
     "no_grad, not inference_mode": {"inference_mode": False},
     "math attention": {"attention": "math"},
     "without fused_qkv": {"fused_qkv": False},
     "with channels_last": {"channels_last": True},
 }
-#: ablations of a measure that exists in one family only
-FAMILY_OF_ABLATION = {"without lean_wan_vae": "wan"}
+#: ablations of a measure that exists in some families only
+FAMILIES_OF_ABLATION = {"without lean_vae": ("wan", "ltx")}
 #: per-run figures that are summarised (median) and compared
 FIGURES = ("load_s", "encode_s", "unet_step_s", "unet_s", "decode_s", "generate_s", "total_s", "peak_rss_mb",
            "peak_vram_mb")  # fmt: skip
 #: request fields the report repeats
 SETTINGS = ("num_frames", "height", "width", "steps", "scheduler", "guidance", "min_guidance", "max_guidance",
             "seed", "decode_chunk_size", "preset", "cache_interval", "guidance_end", "flow_shift",
-            "cache_threshold")  # fmt: skip
+            "cache_threshold", "guidance_rescale", "timesteps", "decode_timestep", "decode_noise_scale",
+            "image_cond_noise_scale")  # fmt: skip
 PROMPT = "a panda eating bamboo on a rock"
 STILL = "red-ball"
 
@@ -239,7 +240,9 @@ def _report(
 def _ablations(family: str) -> dict[str, dict[str, Any]]:
     """The ablations that change something for ``family``."""
     return {
-        name: change for name, change in ABLATIONS.items() if FAMILY_OF_ABLATION.get(name, family) == family
+        name: change
+        for name, change in ABLATIONS.items()
+        if family in FAMILIES_OF_ABLATION.get(name, (family,))
     }
 
 

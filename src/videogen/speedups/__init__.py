@@ -21,7 +21,7 @@ from torch import nn
 from videogen.errors import FieldError
 from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
-from videogen.speedups.wan_vae import use_lean_wan_vae
+from videogen.speedups.video_vae import use_lean_video_vae
 from videogen.speedups.weight_pages import release_pages_after_forward
 
 __all__ = ["DEFAULT_SPEEDUPS", "Speedups", "check_compile", "prepare_modules"]
@@ -35,8 +35,8 @@ class Speedups:
     onednn_linear: bool = True
     #: CPU: each block drops its memory-mapped weight pages after it ran (the page cache keeps them)
     release_weights: bool = True
-    #: CPU: the Wan VAE's convolutions pad in oneDNN and its norms copy less (``speedups.wan_vae``)
-    lean_wan_vae: bool = True
+    #: CPU: Wan's and LTX's VAEs convolve in oneDNN only and copy less (``speedups.video_vae``)
+    lean_vae: bool = True
     #: one projection for query, key and value in the models where it measured faster (``FUSED_QKV_MODELS``)
     fused_qkv: bool = True
     #: convolution weights in channels-last memory format
@@ -117,10 +117,10 @@ def prepare_modules(
     # Inductor lowers linear layers itself and cannot trace the oneDNN operator
     if device.type == "cpu" and speedups.onednn_linear and not speedups.compile and onednn_linear_available():
         applied["onednn_linear_layers"] = sum(use_onednn_linear(module) for module in modules)
-    if device.type == "cpu" and speedups.lean_wan_vae and not speedups.compile:
-        lean = sum(use_lean_wan_vae(module) for module in modules)
+    if device.type == "cpu" and speedups.lean_vae and not speedups.compile:
+        lean = sum(use_lean_video_vae(module) for module in modules)
         if lean:
-            applied["lean_wan_vae_modules"] = lean
+            applied["lean_vae_modules"] = lean
     if device.type == "cpu" and speedups.release_weights and not speedups.compile:
         covered = sum(release_pages_after_forward(module) for module in modules)
         applied["released_weight_mb"] = round(covered / 2**20, 1)
