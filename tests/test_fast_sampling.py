@@ -34,8 +34,22 @@ def test_the_evaluation_formula() -> None:
     assert [guided_steps(10, end) for end in (0, 0.05, 0.5, 0.55, 1)] == [0, 1, 5, 6, 10]
 
 
-UNET_MODELS = [model for model, spec in CATALOG.items() if spec.family != "wan"]
+UNET_MODELS = [model for model, spec in CATALOG.items() if spec.family in ("unet3d", "svd")]
 WAN_MODELS = [model for model, spec in CATALOG.items() if spec.family == "wan"]
+LTX_MODELS = [model for model, spec in CATALOG.items() if spec.family == "ltx"]
+
+
+@pytest.mark.parametrize("model", LTX_MODELS)
+def test_ltx_presets_cache_and_keep_the_models_schedule(model: str) -> None:
+    spec = CATALOG[model]
+    for preset, threshold in (("balanced", 0.05), ("fast", 0.1)):
+        chosen = resolve_request(Request(model=model, preset=preset, prompt="a fox"))[0]
+        assert chosen.cache_threshold == threshold
+        assert (chosen.steps, chosen.timesteps) == (spec.defaults.steps, _listed(spec.defaults.timesteps))
+
+
+def _listed(timesteps: tuple[float, ...] | None) -> list[float] | None:
+    return None if timesteps is None else list(timesteps)
 
 
 @pytest.mark.parametrize("model", UNET_MODELS)
