@@ -33,3 +33,20 @@ def tiny_unet3d(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def tiny_svd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny StableVideoDiffusionPipeline-layout model folder, built once per test session."""
     return build_tiny_model("svd", tmp_path_factory.mktemp("models") / "tiny-svd")
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster of 2 CPUs for the session (as CI's machine has), offline like the tests."""
+    import ray
+
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        runtime_env={
+            "env_vars": {"HF_HUB_OFFLINE": "1", "HF_ENDPOINT": UNREACHABLE_HUB, "OMP_NUM_THREADS": "1"}
+        },
+    )
+    yield ray
+    ray.shutdown()

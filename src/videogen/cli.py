@@ -19,6 +19,17 @@ from rich.progress import (
 )
 from rich.table import Column, Table
 
+from videogen.cluster.cli_options import (
+    ADDRESS_HELP,
+    CPUS_HELP,
+    PANEL,
+    WORKERS_HELP,
+    RayAddress,
+    RayCpus,
+    RayWorkers,
+    cluster_options,
+    command_pool,
+)
 from videogen.compare.commands import compare_command, evaluate_command
 from videogen.console import err, fail, out, quiet_libraries
 from videogen.errors import Cancelled, UserError
@@ -28,6 +39,7 @@ from videogen.request import GROUPS
 
 if TYPE_CHECKING:
     from videogen.batch import BatchResult
+    from videogen.cluster.pool import WorkerPool
     from videogen.generate import GenerationResult
 
 app = typer.Typer(
@@ -76,7 +88,8 @@ def _generate(**options: Any) -> None:
         fields: dict[str, Any] = load_config(config) if config else {}
         fields.update(request_fields(options))
         request = with_models_dir(parse_request(fields), options["models_dir"])
-        result = _run_with_progress(request)
+        pool = command_pool(options["ray"], options["ray_workers"], options["ray_cpus_per_worker"])
+        result = _run_with_progress(request, pool)
     except UserError as exc:
         raise fail(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):
@@ -121,7 +134,18 @@ generate = app.command("generate")(
                 default=False,
                 help="Print one JSON object; progress on stderr.",
                 show_default="off",
-            )
+            ),
+            _option("ray", str, "--ray", help=ADDRESS_HELP, rich_help_panel=PANEL, show_default="none"),
+            _option("ray_workers", int, "--ray-workers", min=1, help=WORKERS_HELP, rich_help_panel=PANEL),
+            _option(
+                "ray_cpus_per_worker",
+                int,
+                "--ray-cpus-per-worker",
+                default=1,
+                min=1,
+                help=CPUS_HELP,
+                rich_help_panel=PANEL,
+            ),
         ],
     )
 )
@@ -145,13 +169,15 @@ def _print_summary(result: GenerationResult | BatchResult) -> None:
         err.print(f"[red]failed[/red] {escape(name)}: {escape(reason)}", highlight=False, soft_wrap=True)
 
 
-def _run_with_progress(request):
-    """Run a generation (or a folder of them) with a progress bar on stderr."""
+def _run_with_progress(request, pool: WorkerPool | None = None):
+    """Run a generation (or a folder of them) with a progress bar on stderr, here or on a pool."""
     from videogen.batch import generate_batch, is_batch
     from videogen.generate import generate as run_generation
 
     if is_batch(request):
-        return _with_progress(lambda on_event: generate_batch(request, progress=on_event))
+        return _with_progress(lambda on_event: generate_batch(request, progress=on_event, pool=pool))
+    if pool is not None:
+        return _with_progress(lambda on_event: pool.run_retrying(request, on_event))
     return _with_progress(lambda on_event: run_generation(request, progress=on_event))
 
 
@@ -492,6 +518,9 @@ def serve(
         bool,
         typer.Option("--worker/--no-worker", help="Run jobs here (--no-worker: queue them for others)."),
     ] = SERVE["run_worker"],
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    ray_cpus_per_worker: RayCpus = 1,
 ) -> None:
     """Serve the REST API: a job queue with history, progress events, and the output files."""
     options = dict(locals())
@@ -503,7 +532,10 @@ def serve(
 
     quiet_libraries()
     address = options["host"], options.pop("port")
-    options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()))
+    cluster = cluster_options(
+        options.pop("ray"), options.pop("ray_workers"), options.pop("ray_cpus_per_worker")
+    )
+    options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()), ray=cluster)
     options.update(allowed_hosts=tuple(allowed_hosts or ()))
     try:
         settings = Settings(**options)

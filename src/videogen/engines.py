@@ -87,6 +87,16 @@ class EngineCache:
             self._engines[key] = engine
             return engine
 
+    def preload(self, model: str) -> None:
+        """Load ``model``'s engine (a catalog id or a local folder) as a job with defaults would."""
+        from videogen.catalog import resolve_model
+        from videogen.loading import locate_weights, resolve_device, resolve_dtype
+
+        spec = resolve_model(model)
+        device = resolve_device("auto")
+        folder = locate_weights(spec, spec.revision, spec.variant)
+        self.get(spec.family, folder, device, resolve_dtype("auto", device), spec.variant)
+
     def clear(self) -> None:
         with self._lock:
             self._engines.clear()

@@ -13,7 +13,7 @@ from server_helpers import SMALL
 
 from videogen import engines
 from videogen.errors import FieldError
-from videogen.server import worker as worker_module
+from videogen.server import executors
 from videogen.server.schemas import JobOut
 from videogen.server.worker import OUT_OF_MEMORY
 
@@ -53,13 +53,13 @@ def wait(service, job_id: str, statuses: set[str], step: int = 0, timeout: float
 
 def fail_once(monkeypatch: pytest.MonkeyPatch, error: BaseException) -> None:
     """The next generation raises ``error``; later ones run normally."""
-    real = worker_module.generate
+    real = executors.generate
 
     def failing(*args, **kwargs):
-        monkeypatch.setattr(worker_module, "generate", real)
+        monkeypatch.setattr(executors, "generate", real)
         raise error
 
-    monkeypatch.setattr(worker_module, "generate", failing)
+    monkeypatch.setattr(executors, "generate", failing)
 
 
 def test_jobs_run_in_order_on_one_loaded_engine(service, engine_loads) -> None:

@@ -17,6 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from videogen.cluster.cli_options import RayAddress, RayCpus, RayWorkers, command_pool
 from videogen.console import err, fail, out, quiet_libraries
 from videogen.errors import Cancelled, UserError
 from videogen.metrics.sources import (
@@ -152,6 +153,9 @@ def compare_command(
         ),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON summary on stdout.")] = False,
+    ray: RayAddress = None,
+    ray_workers: RayWorkers = None,
+    ray_cpus_per_worker: RayCpus = 1,
 ) -> None:
     """Compare models on the same prompts or images and seeds: videos, metrics and an HTML report."""
     from videogen.compare.fromdir import run_from_dir
@@ -196,8 +200,9 @@ def compare_command(
                 encoders=encoders,
                 recompute_metrics=recompute_metrics,
             )
+            pool = command_pool(ray, ray_workers, ray_cpus_per_worker)
             with _progress() as (on_cell, on_step):
-                result = run_compare(settings, out_dir, on_cell, on_step)
+                result = run_compare(settings, out_dir, on_cell, on_step, pool=pool)
     except UserError as exc:
         raise fail(str(exc)) from None
     except (Cancelled, KeyboardInterrupt):

@@ -13,12 +13,14 @@ import hashlib
 import json
 import os
 import shutil
+import threading
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from videogen.catalog import ModelSpec, resolve_model
+from videogen.cluster.fanout import fan_out
 from videogen.compare.cells import Cell, model_labels, read_record, unique_folders, write_record
 from videogen.compare.evaluation import evaluate_records
 from videogen.compare.events import CellCallback, CellEvent
@@ -38,6 +40,8 @@ from videogen.sampling.progress import CancelFlag, ProgressCallback
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
+
+    from videogen.cluster.pool import WorkerPool
 
 #: Request fields compare sets per cell; shared settings may not hold them.
 PER_CELL_FIELDS = ("model", "prompt", "image", "video", "seed", "num_videos", "out_dir", "formats", "upscale")
@@ -90,8 +94,13 @@ def run_compare(
     on_step: ProgressCallback | None = None,
     cancel: CancelFlag | None = None,
     engines: EngineCache = ENGINES,
+    pool: WorkerPool | None = None,
 ) -> CompareResult:
-    """Run (or resume) a comparison into ``out`` and write its report there."""
+    """Run (or resume) a comparison into ``out`` and write its report there.
+
+    With a ``pool`` the cells run on its actors, as many at once as it has; the metrics and the
+    report are made here afterwards, as without one.
+    """
     if not settings.models:
         raise UserError("models: give at least one model")
     if not settings.seeds:
@@ -115,8 +124,17 @@ def run_compare(
     asked = {cell: cell_fields(settings, cell, spec) for cell, spec in cells}
     _preflight(cells, asked, out)
     write_record(out / "run.json", run_settings(settings))
-    grid = _Grid(out, on_cell or (lambda event: None), on_step, cancel, engines)
-    records = [grid.run(cell, asked[cell], done, len(cells)) for done, (cell, _) in enumerate(cells)]
+    grid = _Grid(out, on_cell or (lambda event: None), on_step, cancel or threading.Event(), engines, pool)
+    numbered = list(enumerate(cells))
+    if pool is None:
+        records = [grid.run(cell, asked[cell], done, len(cells)) for done, (cell, _) in numbered]
+    else:
+
+        def run(item: tuple[int, tuple[Cell, ModelSpec]]) -> dict[str, Any]:
+            done, (cell, _) = item
+            return grid.run(cell, asked[cell], done, len(cells))
+
+        records = fan_out(run, numbered, pool.size, grid.cancel)
     evaluate_records(records, out, evaluator, settings.recompute_metrics, on_cell)
     if on_cell is not None:
         on_cell(CellEvent("report", len(records), len(records)))
@@ -220,8 +238,10 @@ class _Grid:
     out: Path
     report: CellCallback
     on_step: ProgressCallback | None
-    cancel: CancelFlag | None
+    cancel: CancelFlag
     engines: EngineCache
+    #: runs the cells on its actors instead of here
+    pool: WorkerPool | None = None
     #: the model whose engine may be loaded (only that one: see _measure_alone)
     loaded: str | None = None
 
@@ -245,7 +265,10 @@ class _Grid:
         shutil.rmtree(staging, ignore_errors=True)
         try:
             request = parse_request(_request_fields(fields, out, staging))
-            result = generate(request, self.on_step, self.cancel, self.engines)
+            if self.pool is not None:
+                result = self.pool.run_retrying(request, self.on_step, self.cancel)
+            else:
+                result = generate(request, self.on_step, self.cancel, self.engines)
             record = _finish(cell, result.videos[0], out)
             if not own_peak:
                 record["peak_memory_mb"].pop("rss", None)
@@ -265,8 +288,11 @@ class _Grid:
     def _measure_alone(self, cell: Cell) -> bool:
         """Make the peak memory recorded for ``cell``'s video its own: unload the engines of other
         models (their weights would count too) and restart the peak. False where the peak RAM cannot
-        be restarted; the peak VRAM is restarted by ``generate`` on every call.
+        be restarted; the peak VRAM is restarted by ``generate`` on every call. On a pool each actor
+        restarts its own peak before every run, and keeps at most its ``max_engines`` loaded.
         """
+        if self.pool is not None:
+            return True
         if cell.model != self.loaded:
             self.engines.clear()
             gc.collect()

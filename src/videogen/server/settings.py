@@ -6,6 +6,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from videogen.cluster.connection import ClusterOptions
+
 
 def default_data_dir() -> Path:
     """``$XDG_DATA_HOME/videogen`` (``~/.local/share/videogen``): the history outlives the working folder."""
@@ -55,6 +57,8 @@ class Settings:
     run_worker: bool = True
     #: mount the Gradio web UI at /ui
     ui: bool = True
+    #: run jobs on a Ray cluster's actors instead of in this process (``videogen[ray]``)
+    ray: ClusterOptions | None = None
 
     @property
     def database(self) -> str:

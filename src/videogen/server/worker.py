@@ -1,7 +1,11 @@
-"""The worker: one thread that runs queued jobs in order on the local device.
+"""The worker: claims queued jobs in order and has its executor run them.
 
-Loaded engines stay in a bounded cache between jobs. Cancellation is checked between denoising
-steps. Whatever happens inside a job, the job ends in a recorded status and the thread goes on.
+The executor is this process (one job at a time, on the local device, engines kept in a bounded
+cache between jobs) or a pool of Ray actors (``server.executors``), which runs as many jobs at once
+as it has actors: the worker claims a job whenever a slot is free and runs it in its own thread.
+Cancellation is checked between denoising steps. Whatever happens inside a job, the job ends in a
+recorded status (or, when its Ray actor died, is queued again as one more attempt) and the worker
+goes on.
 
 Several servers may share one database: a job is claimed with a lease in this process's name,
 which a heartbeat thread renews while the job runs (and through which a cancel requested on
@@ -27,16 +31,16 @@ from typing import Any
 
 import torch
 
-from videogen.engines import EngineCache
+from videogen.cluster.pool import RemoteFailure, WorkerLost
 from videogen.errors import Cancelled, UserError, is_out_of_memory
-from videogen.generate import GenerationResult, generate
-from videogen.loading import locate_weights, resolve_device, resolve_dtype
+from videogen.generate import GenerationResult
 from videogen.media.writers import remove_output
-from videogen.models_dir import resolve_with_models_dir
+from videogen.models_dir import model_source
 from videogen.request import Request
 from videogen.sampling.progress import ProgressEvent, WithPreviews
 from videogen.server.admission import local_request
 from videogen.server.events import EventBus, ProgressPreview, progress_event
+from videogen.server.executors import Executor, make_executor
 from videogen.server.metrics import Metrics
 from videogen.server.redact import redact_paths
 from videogen.server.schemas import FOLDER_KINDS, JobOut
@@ -97,6 +101,8 @@ def failure_reason(exc: BaseException) -> str:
         return OUT_OF_MEMORY
     if isinstance(exc, UserError):
         return str(exc)
+    if isinstance(exc, RemoteFailure):
+        return f"internal error: {exc}"
     return f"internal error: {type(exc).__name__}: {exc}"
 
 
@@ -175,16 +181,30 @@ class _Progress:
 
 
 class Worker:
-    def __init__(self, settings: Settings, store: JobStore, bus: EventBus, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        bus: EventBus,
+        metrics: Metrics,
+        executor: Executor | None = None,
+    ) -> None:
         self.settings, self.store, self.bus, self.metrics = settings, store, bus, metrics
-        self.engines = EngineCache(max_engines=settings.max_engines)
+        self._executor = executor
         self.owner = lease_owner_id()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._lock = threading.Lock()
-        self._current: tuple[str, _CancelFlag] | None = None
+        self._running: dict[str, tuple[_CancelFlag, threading.Thread]] = {}
         self._cancel_ids: set[str] = set()
         self._thread: threading.Thread | None = None
+
+    @property
+    def executor(self) -> Executor:
+        """The settings' executor, started (a Ray pool: joined and its actors up) on first use."""
+        if self._executor is None:
+            self._executor = make_executor(self.settings)
+        return self._executor
 
     @property
     def alive(self) -> bool:
@@ -196,16 +216,24 @@ class Worker:
         self._recover()
         remove_leftovers(self.settings, self.store)
         for model in self.settings.preload:
-            self.preload(model)
+            self.executor.preload(model_source(model, self.settings.models_dir))
+            log.info("preloaded %s", model)
         self._thread = threading.Thread(target=self._loop, name="videogen-worker", daemon=True)
         self._thread.start()
 
     def stop(self, timeout: float = 30.0) -> None:
-        """Stop after the current step; the interrupted job goes back to the queue."""
+        """Stop the running jobs after their current step; they go back to the queue."""
         self._stopping.set()
         self._wake.set()
+        deadline = time.monotonic() + timeout
         if self._thread is not None:
             self._thread.join(timeout)
+        with self._lock:
+            threads = [thread for _, thread in self._running.values()]
+        for thread in threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        if self._executor is not None:
+            self._executor.close()
 
     def wake(self) -> None:
         self._wake.set()
@@ -214,16 +242,8 @@ class Worker:
         """Stop ``job_id`` at its next step if it is (or is about to be) running here."""
         with self._lock:
             self._cancel_ids.add(job_id)
-            if self._current is not None and self._current[0] == job_id:
-                self._current[1].requested.set()
-
-    def preload(self, model: str) -> None:
-        """Load ``model``'s engine into the cache as a job with default settings would."""
-        spec = resolve_with_models_dir(model, self.settings.models_dir)
-        device = resolve_device("auto")
-        folder = locate_weights(spec, spec.revision, spec.variant)
-        self.engines.get(spec.family, folder, device, resolve_dtype("auto", device), spec.variant)
-        log.info("preloaded %s on %s", spec.id, device)
+            if job_id in self._running:
+                self._running[job_id][0].requested.set()
 
     def _recover(self) -> dict[str, int]:
         """Take back running jobs whose lease expired or whose owner died here."""
@@ -238,9 +258,11 @@ class Worker:
         next_recovery = time.monotonic() + recover_every
         while not self._stopping.is_set():
             try:
+                if not self.executor.wait_idle(IDLE_POLL):
+                    continue
                 job = self.store.claim_next(self.owner, self.settings.lease_seconds)
                 if job is not None:
-                    self._run(job)
+                    self._start_job(job)
                 elif time.monotonic() >= next_recovery:
                     outcome = self._recover()
                     if outcome["failed"] or outcome["cancelled"]:
@@ -253,12 +275,20 @@ class Worker:
                 log.exception("worker error")
                 self._stopping.wait(IDLE_POLL)
 
-    def _run(self, job: JobRow) -> None:
+    def _start_job(self, job: JobRow) -> None:
+        """Run ``job`` in a thread of its own; return once it holds its executor slot (or ended), so
+        that the next claim sees the executor's free slots as they are."""
         flag = _CancelFlag(self._stopping)
+        placed = threading.Event()
+        thread = threading.Thread(target=self._run, args=(job, flag, placed), name=f"videogen-job-{job.id}")
         with self._lock:
             if job.cancel_requested or job.id in self._cancel_ids:
                 flag.requested.set()
-            self._current = (job.id, flag)
+            self._running[job.id] = (flag, thread)
+        thread.start()
+        placed.wait()
+
+    def _run(self, job: JobRow, flag: _CancelFlag, placed: threading.Event) -> None:
         self._announce(job.id)
         out_dir = self.settings.job_dir(job.id)
         shutil.rmtree(out_dir, ignore_errors=True)  # what an interrupted attempt left
@@ -267,10 +297,18 @@ class Worker:
             with _Heartbeat(self.store, job.id, self.owner, self.settings.lease_seconds, flag):
                 request = local_request(Request.model_validate(job.request), self.settings, self.store)
                 request = request.model_copy(update={"out_dir": str(out_dir)})
-                progress = WithPreviews(_Progress(job.id, self.owner, self.store, self.bus))
-                result = generate(request, progress, flag, self.engines)
+                slot = self.executor.acquire(request, flag)
+                placed.set()
+                try:
+                    progress = WithPreviews(_Progress(job.id, self.owner, self.store, self.bus))
+                    result = self.executor.run(request, progress, flag, slot)
+                finally:
+                    self.executor.release(slot)
         except Cancelled:
             self._stopped(job, flag, out_dir)
+        except WorkerLost as exc:
+            log.warning("job %s: %s", job.id, exc)
+            self._lost(job, str(exc), out_dir)
         except Exception as exc:
             if not isinstance(exc, UserError):
                 log.exception("job %s failed", job.id)
@@ -282,10 +320,30 @@ class Worker:
         else:
             self._succeeded(job, result, out_dir, time.perf_counter() - started)
         finally:
+            placed.set()
             with self._lock:
-                self._current = None
+                self._running.pop(job.id, None)
                 self._cancel_ids.discard(job.id)
+            self._wake.set()
         self._announce(job.id)
+
+    def _lost(self, job: JobRow, reason: str, out_dir: Path) -> None:
+        """The executor's worker died mid-job: that cost the job one attempt; it runs again
+        (elsewhere, or on the worker that replaced it) unless it has had ``max_attempts``."""
+        self._clear(job.id, out_dir)
+        if job.attempts >= self.settings.max_attempts:
+            error = f"{reason}; it was the job's attempt {job.attempts} of {self.settings.max_attempts}"
+            self.store.finish(job.id, "failed", self.owner, error=redact_paths(error, self.settings))
+            return
+        self.store.transition(
+            job.id,
+            ["running"],
+            self.owner,
+            status="queued",
+            started_at=None,
+            lease_owner=None,
+            lease_expires_at=None,
+        )
 
     def _stopped(self, job: JobRow, flag: _CancelFlag, out_dir: Path) -> None:
         """The job stopped between steps: cancelled, or the server is stopping, or the lease is lost
