@@ -215,8 +215,10 @@ class Worker:
         start taking jobs."""
         self._recover()
         remove_leftovers(self.settings, self.store)
+        executor = self.executor  # a Ray pool joins its cluster now: a wrong address fails the start
+        log.info("running jobs on %d %s", executor.size, "worker" if executor.size == 1 else "workers")
         for model in self.settings.preload:
-            self.executor.preload(model_source(model, self.settings.models_dir))
+            executor.preload(model_source(model, self.settings.models_dir))
             log.info("preloaded %s", model)
         self._thread = threading.Thread(target=self._loop, name="videogen-worker", daemon=True)
         self._thread.start()
