@@ -17,10 +17,12 @@ from PIL import Image
 
 from videogen.batch import generate_batch
 from videogen.cluster.actor import ActorFacts
+from videogen.cluster.cli_options import cluster_options
+from videogen.cluster.connection import ClusterOptions
 from videogen.cluster.pool import Member, WorkerPool, choose, needed_bytes
 from videogen.cluster.shipping import PackedResult, pack_request, unpack_request, write_outputs
 from videogen.compare import CompareSettings, run_compare
-from videogen.errors import Cancelled, UserError
+from videogen.errors import Cancelled, FieldError, UserError
 from videogen.generate import GenerationResult, generate
 from videogen.media.frames import read_video
 from videogen.metrics import EncoderSources
@@ -198,3 +200,14 @@ def test_input_files_travel_by_token_and_outputs_stay_in_their_folder(tmp_path) 
     with pytest.raises(ValueError, match="outside the output folder"):
         write_outputs(hostile, packed, request.model_copy(update={"out_dir": str(tmp_path / "here")}))
     assert not (tmp_path / "escaped.txt").exists()
+
+
+def test_ray_options_are_checked_and_name_the_option() -> None:
+    with pytest.raises(FieldError, match="ray_workers: 2 .*only with --ray"):
+        cluster_options(None, 2, 1)
+    with pytest.raises(FieldError, match="ray_cpus_per_worker"):
+        cluster_options(None, None, 4)
+    with pytest.raises(FieldError, match="ray_workers: 0"):
+        ClusterOptions("local", workers=0)
+    assert cluster_options(None, None, 1) is None
+    assert cluster_options("auto", 3, 2) == ClusterOptions("auto", 3, 2)

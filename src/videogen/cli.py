@@ -532,14 +532,16 @@ def serve(
 
     quiet_libraries()
     address = options["host"], options.pop("port")
-    cluster = cluster_options(
-        options.pop("ray"), options.pop("ray_workers"), options.pop("ray_cpus_per_worker")
-    )
-    options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()), ray=cluster)
+    ray_options = options.pop("ray"), options.pop("ray_workers"), options.pop("ray_cpus_per_worker")
+    options.update(data_dir=data_dir or default_data_dir(), preload=tuple(preload or ()))
     options.update(allowed_hosts=tuple(allowed_hosts or ()))
     try:
-        settings = Settings(**options)
+        settings = Settings(**options, ray=cluster_options(*ray_options))
         writable_folder("data_dir", settings.data_dir)
+        if settings.ray is not None and settings.run_worker:
+            from videogen.cluster.connection import connect
+
+            connect(settings.ray)  # a wrong address or a missing extra fails here, in one line
         application = create_app(settings)
     except UserError as exc:
         raise fail(str(exc)) from None

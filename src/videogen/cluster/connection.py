@@ -39,21 +39,28 @@ class ClusterOptions:
             raise FieldError("ray_cpus_per_worker", self.cpus_per_worker, "1 or more")
 
 
+def connect(options: ClusterOptions) -> ModuleType:
+    """Join the cluster ``options`` names, or start the local one (nothing if already joined)."""
+    ray = import_ray()
+    if ray.is_initialized():
+        return ray
+    if options.address == "local":
+        cpus = (options.workers or 1) * options.cpus_per_worker
+        ray.init(address="local", num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+        return ray
+    try:
+        ray.init(address=options.address, log_to_driver=False)
+    except (ConnectionError, RuntimeError) as exc:
+        raise FieldError("ray", options.address, f"no Ray cluster answers there ({exc})") from None
+    return ray
+
+
 def start_pool(options: ClusterOptions, max_engines: int = 1):
     """Connect to (or start) the cluster and start the pool's actors on it, each keeping up to
     ``max_engines`` engines loaded."""
     from videogen.cluster.pool import WorkerPool
 
-    ray = import_ray()
-    if not ray.is_initialized():
-        if options.address == "local":
-            cpus = (options.workers or 1) * options.cpus_per_worker
-            ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
-        else:
-            try:
-                ray.init(address=options.address, log_to_driver=False)
-            except (ConnectionError, RuntimeError) as exc:
-                raise FieldError("ray", options.address, f"no Ray cluster answers there ({exc})") from None
+    ray = connect(options)
     resources = ray.cluster_resources()
     gpus = int(resources.get("GPU", 0))
     workers = options.workers or gpus or max(1, int(resources.get("CPU", 1)) // options.cpus_per_worker)
