@@ -69,8 +69,6 @@ class GenerationActor:
         if threads:
             torch.set_num_threads(threads)
         self.engines = EngineCache(max_engines=max_engines)
-        self.max_engines = max_engines
-        self.loaded: list[str] = []  # models whose engines are cached, least recent first
         self.cancels: dict[str, threading.Event] = {}
 
     def facts(self) -> ActorFacts:
@@ -84,7 +82,6 @@ class GenerationActor:
     def preload(self, model: str) -> None:
         """Load ``model``'s engine as a job with default settings would."""
         self.engines.preload(model)
-        self._remember(model)
 
     def cancel(self, task_id: str) -> None:
         """Stop ``task_id`` at its next step, if it runs here."""
@@ -111,7 +108,6 @@ class GenerationActor:
                 reset_peak_rss()  # the record's peak is this run's, not the actor's life's
                 result = generate(request, progress, flag, self.engines)
                 events.put(collect_outputs(result, outputs, inputs))
-                self._remember(request.model)
             except BaseException as exc:  # reported to the caller as data; the actor lives on
                 events.put(_failure(exc))
 
@@ -128,9 +124,3 @@ class GenerationActor:
             thread.join()
             shutil.rmtree(folder, ignore_errors=True)
             self.cancels.pop(task_id, None)
-
-    def _remember(self, model: str) -> None:
-        if model in self.loaded:
-            self.loaded.remove(model)
-        self.loaded.append(model)
-        del self.loaded[: -self.max_engines]

@@ -15,6 +15,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from videogen.errors import UserError
 from videogen.fields import upload_fields
 from videogen.generate import GenerationResult, VideoOutput
 from videogen.media.outputs import writable_folder
@@ -145,6 +146,8 @@ def write_outputs(packed: PackedResult, request: PackedRequest, here: Request) -
         target = (out_dir / name).resolve()
         if not target.is_relative_to(root) or target == root:
             raise ValueError(f"a worker sent an output named {name!r}, outside the output folder")
+        if target.exists():  # outputs never overwrite earlier ones
+            raise UserError(f"out_dir: {out_dir} already holds {name}; the worker's file was not written")
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = target.with_name(f".tmp-{target.name}")
         staging.write_bytes(_named_as_here(data, copies) if name in sidecars else data)
