@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from videogen.cluster.connection import ClusterOptions, start_pool
+from videogen.cluster.connection import ClusterOptions
 from videogen.console import err
 from videogen.errors import FieldError
 
@@ -33,6 +33,8 @@ def command_pool(address: str | None, workers: int | None, cpus_per_worker: int)
     cluster = cluster_options(address, workers, cpus_per_worker)
     if cluster is None:
         return None
+    from videogen.cluster.pool import start_pool  # here: it loads torch, which the CLI defers
+
     err.print(f"starting workers on the Ray cluster ({cluster.address})", highlight=False)
     pool = start_pool(cluster)
     err.print(

@@ -53,15 +53,3 @@ def connect(options: ClusterOptions) -> ModuleType:
     except (ConnectionError, RuntimeError) as exc:
         raise FieldError("ray", options.address, f"no Ray cluster answers there ({exc})") from None
     return ray
-
-
-def start_pool(options: ClusterOptions, max_engines: int = 1):
-    """Connect to (or start) the cluster and start the pool's actors on it, each keeping up to
-    ``max_engines`` engines loaded."""
-    from videogen.cluster.pool import WorkerPool
-
-    ray = connect(options)
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    workers = options.workers or gpus or max(1, int(resources.get("CPU", 1)) // options.cpus_per_worker)
-    return WorkerPool(workers, options.cpus_per_worker, gpus > 0, max_engines)

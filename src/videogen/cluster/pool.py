@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from videogen.cluster.actor import ActorFacts, Failure, GenerationActor
-from videogen.cluster.connection import import_ray
+from videogen.cluster.connection import ClusterOptions, connect, import_ray
 from videogen.cluster.shipping import PackedResult, pack_request, write_outputs
 from videogen.errors import Cancelled, UserError
 from videogen.generate import GenerationResult
@@ -266,3 +266,13 @@ def _as_exception(failure: Failure) -> Exception:
     if failure.kind == "out_of_memory":
         return MemoryError(failure.message)
     return RemoteFailure(failure.message)
+
+
+def start_pool(options: ClusterOptions, max_engines: int = 1) -> WorkerPool:
+    """Connect to (or start) the cluster and start the pool's actors on it, each keeping up to
+    ``max_engines`` engines loaded."""
+    ray = connect(options)
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    workers = options.workers or gpus or max(1, int(resources.get("CPU", 1)) // options.cpus_per_worker)
+    return WorkerPool(workers, options.cpus_per_worker, gpus > 0, max_engines)

@@ -83,6 +83,6 @@ def make_executor(settings: Settings) -> Executor:
     process."""
     if settings.ray is None:
         return EmbeddedExecutor(settings.max_engines)
-    from videogen.cluster.connection import start_pool
+    from videogen.cluster.pool import start_pool
 
     return start_pool(settings.ray, settings.max_engines)
