@@ -35,6 +35,7 @@ from videogen.console import err, fail, out, quiet_libraries
 from videogen.errors import Cancelled, UserError
 from videogen.field_options import request_fields, with_field_options
 from videogen.fields import all_fields
+from videogen.interpolate_command import interpolate_command
 from videogen.request import GROUPS
 
 if TYPE_CHECKING:
@@ -106,49 +107,59 @@ def _generate(**options: Any) -> None:
         raise typer.Exit(1)
 
 
-generate = app.command("generate")(
-    with_field_options(
-        _generate,
-        before=[
-            _option(
-                "config",
-                Path,
-                "--config",
-                help="YAML file of request fields; flags override it.",
-                show_default="none",
-            ),
-            _option(
-                "models_dir",
-                Path,
-                "--models-dir",
-                help="Offer each diffusers folder under DIR by its folder name.",
-                rich_help_panel=GROUPS["inputs"],
-                show_default="none",
-            ),
-        ],
-        after=[
-            _option(
-                "as_json",
-                bool,
-                "--json",
-                default=False,
-                help="Print one JSON object; progress on stderr.",
-                show_default="off",
-            ),
-            _option("ray", str, "--ray", help=ADDRESS_HELP, rich_help_panel=PANEL, show_default="none"),
-            _option("ray_workers", int, "--ray-workers", min=1, help=WORKERS_HELP, rich_help_panel=PANEL),
-            _option(
-                "ray_cpus_per_worker",
-                int,
-                "--ray-cpus-per-worker",
-                default=1,
-                min=1,
-                help=CPUS_HELP,
-                rich_help_panel=PANEL,
-            ),
-        ],
-    )
-)
+#: ``generate``'s and ``extend``'s own options, before and after the request fields
+_BEFORE = [
+    _option(
+        "config",
+        Path,
+        "--config",
+        help="YAML file of request fields; flags override it.",
+        show_default="none",
+    ),
+    _option(
+        "models_dir",
+        Path,
+        "--models-dir",
+        help="Offer each diffusers folder under DIR by its folder name.",
+        rich_help_panel=GROUPS["inputs"],
+        show_default="none",
+    ),
+]
+_AFTER = [
+    _option(
+        "as_json",
+        bool,
+        "--json",
+        default=False,
+        help="Print one JSON object; progress on stderr.",
+        show_default="off",
+    ),
+    _option("ray", str, "--ray", help=ADDRESS_HELP, rich_help_panel=PANEL, show_default="none"),
+    _option("ray_workers", int, "--ray-workers", min=1, help=WORKERS_HELP, rich_help_panel=PANEL),
+    _option(
+        "ray_cpus_per_worker",
+        int,
+        "--ray-cpus-per-worker",
+        default=1,
+        min=1,
+        help=CPUS_HELP,
+        rich_help_panel=PANEL,
+    ),
+]
+
+generate = app.command("generate")(with_field_options(_generate, _BEFORE, _AFTER))
+
+
+def _extend(**options: Any) -> None:
+    """Continue a video (any mp4, webm, gif or folder of frames): new segments after its last frames,
+    in one new video; the same options as generate."""
+    if options["extend"] is None:
+        raise fail("extend: give the VIDEO to continue, e.g. videogen extend clip.mp4 --model svd-xt")
+    _generate(**options)
+
+
+extend = app.command("extend")(with_field_options(_extend, _BEFORE, _AFTER, argument="extend"))
+app.command("interpolate")(interpolate_command)
 
 
 def _print_summary(result: GenerationResult | BatchResult) -> None:

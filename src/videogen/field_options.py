@@ -44,10 +44,10 @@ def help_text(info: FieldInfo) -> str:
     return text
 
 
-def field_option(info: FieldInfo) -> tuple[Any, typer.models.ParameterInfo]:
-    """The annotation and the Typer option (or, for the prompt, the argument) of one field."""
+def field_option(info: FieldInfo, argument: str = "prompt") -> tuple[Any, typer.models.ParameterInfo]:
+    """The annotation and the Typer option (or, for the field ``argument``, the argument) of one field."""
     panel = GROUPS[info.group]
-    if info.name == "prompt":
+    if info.name == argument:
         return str | None, typer.Argument(help=info.description, show_default=False)
     names = [f"{info.flag}/--no-{info.flag.removeprefix('--')}"] if info.type == "bool" else [info.flag]
     metavar = "[" + "|".join(info.choices) + "]" if info.choices else None
@@ -64,13 +64,17 @@ def field_option(info: FieldInfo) -> tuple[Any, typer.models.ParameterInfo]:
 
 
 def with_field_options(
-    command: Callable[..., None], before: list[inspect.Parameter], after: list[inspect.Parameter]
+    command: Callable[..., None],
+    before: list[inspect.Parameter],
+    after: list[inspect.Parameter],
+    argument: str = "prompt",
 ) -> Callable[..., None]:
     """``command`` (which takes ``**options``) with a parameter per Request field, between the
-    parameters ``before`` and ``after`` (the command's own options, e.g. ``--config``)."""
+    parameters ``before`` and ``after`` (the command's own options, e.g. ``--config``); the field
+    ``argument`` is the command's argument."""
     generated = []
     for info in all_fields().values():
-        annotation, parameter = field_option(info)
+        annotation, parameter = field_option(info, argument)
         generated.append(
             inspect.Parameter(
                 info.name,
@@ -79,7 +83,7 @@ def with_field_options(
                 annotation=Annotated[annotation, parameter],
             )
         )
-    ordered = sorted(before + generated, key=lambda p: p.name != "prompt") + after  # the argument first
+    ordered = sorted(before + generated, key=lambda p: p.name != argument) + after  # the argument first
     command.__signature__ = inspect.Signature(ordered)  # type: ignore[attr-defined]
     command.__annotations__ = {parameter.name: parameter.annotation for parameter in ordered}
     return command

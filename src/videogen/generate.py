@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import platform
+import secrets
 import sys
 import time
 from dataclasses import dataclass, field
@@ -30,14 +31,17 @@ from videogen.families.undecoded import DecodeFailed
 from videogen.inputs import fit_frames, load_inputs
 from videogen.loading import dtype_name, locate_weights, resolve_device, resolve_dtype
 from videogen.media import to_uint8, write_outputs
+from videogen.media.interpolation import interpolate_frames
 from videogen.media.latents import read_latents
 from videogen.media.outputs import output_base, writable_folder
+from videogen.media.streaming import Mp4Stream
 from videogen.media.watermark import METHOD, WATERMARK_MESSAGE, embed_watermark, watermark_skip_reason
 from videogen.memory import peak_rss_mb, peak_vram_mb
 from videogen.request import Request, parse_request, replayable
 from videogen.resolve import Resolved, resolve
 from videogen.sampling.progress import CancelFlag, ProgressCallback, Reporter
 from videogen.sampling.seeds import video_seeds
+from videogen.segments import Chain, is_chain, plan
 from videogen.speedups import Speedups, check_compile
 
 log = logging.getLogger(__name__)
@@ -96,6 +100,12 @@ def generate(
     writable_folder("out_dir", request.out_dir)  # before the compute, not after it
     inputs, input_record = load_inputs(request, resolved.spec)
     run = _Run(resolved, engines, report, started)
+    if is_chain(request):
+        result = GenerationResult(
+            request=request, seed=resolved.seed, seed_was_random=resolved.seed_was_random
+        )
+        result.videos = [_chained(run, inputs, {"inputs": input_record})]
+        return result
     try:
         videos = run.generate(inputs, video_seeds(resolved.seed, request.num_videos))
     except DecodeFailed as failed:
@@ -156,6 +166,32 @@ def _upscale(first: _Run, video: GeneratedVideo, output: VideoOutput, engines: E
     return run.write(upscaled, 0, source)
 
 
+def _chained(run: _Run, inputs: Inputs, extra: dict) -> VideoOutput:
+    """A chained video (``segments``, or ``extend``), encoded frame by frame as it is made."""
+    request = run.request
+    chain = Chain(run.engine(), request, run.report, plan(request, run.spec), inputs)
+    run.report.num_videos = len(chain.plan.seeds) + (request.extend is not None)
+    staging = Path(request.out_dir) / f".tmp-chain-{secrets.token_hex(6)}.mp4"
+    watermark: dict[str, object] | None = None
+    pixels = (to_uint8(frame[None])[0] for frame in chain.frames())
+    with Mp4Stream(staging, run.playback_fps, mp4_metadata(request, run.spec, request.seed)) as stream:
+        for frame in interpolate_frames(pixels, request.interpolate):
+            if watermark is None:  # decided once, on the first frame (every frame has its size)
+                marked, watermark = apply_watermark(frame[None], bool(request.watermark))
+            else:
+                marked = embed_watermark(frame[None]) if watermark["embedded"] else frame[None]
+            stream.write(marked[0])
+    plan_record = {
+        "overlap": chain.plan.overlap,
+        "continues_by": chain.plan.by,
+        "colour_match": request.colour_match,
+    }
+    record = {"segments": chain.segments, **plan_record}
+    empty = np.zeros((0, request.height, request.width, 3), np.uint8)
+    video = GeneratedVideo(frames=empty, seed=request.seed, timings=chain.timings, record=record)
+    return run.write(video, 0, extra, input_image_of(inputs), encoded={"mp4": staging}, watermark=watermark)
+
+
 def runtime_device(request: Request) -> torch.device:
     """The device the request runs on, with the fields that depend on it checked against it."""
     device = resolve_device(request.device)
@@ -170,6 +206,7 @@ class _Run:
 
     def __init__(self, resolved: Resolved, engines: EngineCache, report: Reporter, started: float):
         self.request, self.spec = resolved.request, resolved.spec
+        self.playback_fps = resolved.playback_fps
         self.engines, self.report, self.started = engines, report, started
         self.device = runtime_device(self.request)
         self.dtype = resolve_dtype(self.request.dtype, self.device)
@@ -204,13 +241,20 @@ class _Run:
         extra: dict,
         input_image: np.ndarray | None = None,
         formats: list[str] | None = None,
+        encoded: dict[str, Path] | None = None,
+        watermark: dict[str, object] | None = None,
     ) -> VideoOutput:
-        """Write one video's files and sidecar (watermarked first when the request asks for it), in
-        ``formats`` (default: the request's; none for latents alone)."""
+        """Write one video's files and sidecar (interpolated, then watermarked, when the request asks),
+        in ``formats`` (default: the request's; none for latents alone). ``encoded`` are formats
+        already written (with their ``watermark`` record), which are only moved into place."""
         self.report("write", index)
         request, spec = self.request, self.spec
         formats = request.formats if formats is None else formats
-        frames, watermark = apply_watermark(to_uint8(video.frames), bool(request.watermark) and bool(formats))
+        frames = to_uint8(video.frames)
+        if encoded is None:
+            if request.interpolate > 1 and formats:
+                frames = np.stack(list(interpolate_frames(frames, request.interpolate)))
+            frames, watermark = apply_watermark(frames, bool(request.watermark) and bool(formats))
         timings = {"load_s": self.load_seconds, **video.timings}
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
         named_after = output_base(request.prompt, request.image or request.video, spec.id)
@@ -235,7 +279,7 @@ class _Run:
             "device": str(self.device),
             "device_name": device_name(self.device),
             "dtype": dtype_name(self.dtype),
-            "fps": request.fps,
+            "fps": self.playback_fps,
             "record": video.record,
             "watermark": watermark,
             "timings": timings,
@@ -248,11 +292,12 @@ class _Run:
             formats,
             Path(request.out_dir),
             base,
-            request.fps,
+            self.playback_fps,
             sidecar,
             mp4_metadata=mp4_metadata(request, spec, video.seed),
             input_image=input_image,
             latents=video.latents,
+            encoded=encoded,
         )
         timings["write_s"] = time.perf_counter() - write_started
         timings["total_s"] = time.perf_counter() - self.started

@@ -64,6 +64,7 @@ def _random_seed(value: Any) -> Any:
 GROUPS = {
     "inputs": "Inputs",
     "shape": "Shape",
+    "length": "Long videos",
     "sampling": "Sampling",
     "conditioning": "Image / video conditioning",
     "output": "Output",
@@ -72,7 +73,7 @@ GROUPS = {
 }
 #: what ``_multiple_of_8`` checks, for the JSON schema
 MULTIPLE_OF_8 = {"minimum": 8, "multipleOf": 8}
-Group = Literal["inputs", "shape", "sampling", "conditioning", "output", "runtime", "speed"]
+Group = Literal["inputs", "shape", "length", "sampling", "conditioning", "output", "runtime", "speed"]
 
 
 def declare(
@@ -180,6 +181,58 @@ class Request(BaseModel):
         description="Width: a multiple of 8, or of the model's own step (Wan 16, Wan 2.2 TI2V 32).",
         unit="pixels",
         schema=MULTIPLE_OF_8,
+    )
+    # long videos
+    segments: Int = declare(
+        1,
+        group="length",
+        description="Segments chained into one video, each continuing from the last frames of the one "
+        "before (with extend: segments added to that video).",
+        unit="segments",
+        ge=1,
+        le=32,
+    )
+    overlap: OptionalInt = declare(
+        group="length",
+        description="Frames two segments share, blended from one into the other.",
+        unit="frames",
+        default_text="1 when continuing from an image, 4 from a video",
+        ge=1,
+    )
+    segment_prompts: list[str] | None = declare(
+        group="length",
+        description="One prompt per segment, in order (default: the prompt for all).",
+        flag="--segment-prompt",
+        min_length=1,
+        max_length=32,
+    )
+    segment_strength: OptionalFloat = declare(
+        group="length",
+        description="Continuing by video to video: how far each segment may move from the frames it "
+        "continues.",
+        default_text="0.8",
+        gt=0,
+        le=1,
+    )
+    colour_match: bool = declare(
+        True,
+        group="length",
+        description="Match each segment's colours to the one before it over their shared frames (Lab "
+        "mean and spread), so colours do not drift along the video.",
+    )
+    extend: str | None = declare(
+        group="length",
+        upload="video",
+        description="Continue this video (any mp4, webm, gif or folder of frames; on the server, an "
+        "upload id): it is fitted to the size and the new segments follow it.",
+    )
+    interpolate: Int = declare(
+        1,
+        group="length",
+        description="Motion-compensated frames: K-1 new frames between each pair (2: twice as many); the "
+        "playback fps scales with it unless fps is given.",
+        ge=1,
+        le=8,
     )
     # sampling
     steps: OptionalInt = declare(
@@ -729,6 +782,8 @@ def _schedule(request: Request, defaults: object, taken: frozenset[str]) -> dict
     return {"steps": len(timesteps), "timesteps": timesteps}
 
 
+#: Fields that only matter for a chained video (segments, or a video extended).
+CHAIN_FIELDS = ("overlap", "segment_prompts", "segment_strength", "colour_match")
 #: Fields that only matter with an image or video input.
 INPUT_FIELDS = ("strength", "noise_mode", "noise_mix", "pin_first_frame", "fit", "background")
 
@@ -773,6 +828,12 @@ def check_family_fields(request: Request, spec: ModelSpec) -> None:
         for name in INPUT_FIELDS:
             if given(request, name):
                 raise FieldError(name, getattr(request, name), "only used with an image or video input")
+    if request.segments == 1 and request.extend is None:
+        for name in CHAIN_FIELDS:
+            if given(request, name):
+                raise FieldError(
+                    name, getattr(request, name), "only used with segments (2 or more) or extend"
+                )
     if given(request, "noise_mix") and request.noise_mode != "mixed":
         raise FieldError("noise_mix", request.noise_mix, "only used with noise_mode 'mixed'")
     if given(request, "upscale_strength") and request.upscale is None:

@@ -20,6 +20,7 @@ from videogen.errors import FieldError
 from videogen.media.frames import probe_video
 from videogen.request import Request, resolve_request
 from videogen.sampling.seeds import pick_seed
+from videogen.segments import is_chain, plan
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,8 @@ class Resolved:
     spec: ModelSpec
     seed: int
     seed_was_random: bool
+    #: the rate the files play at: the request's fps, times ``interpolate`` unless fps was given
+    playback_fps: float
 
 
 def resolve(request: Request, *, read_video: bool = True) -> Resolved:
@@ -40,11 +43,17 @@ def resolve(request: Request, *, read_video: bool = True) -> Resolved:
     ``read_video=False`` leaves the input clip unread: for a request replayed from a record, whose
     clip was read when it first ran and may be gone since, and for frames handed over in memory.
     """
+    fps_given = request.fps is not None  # before the input clip's rate or the model's default fills it
     if read_video:
         request = with_video_facts(request, resolve_model(request.model).limits.max_frames)
+        if request.extend:
+            probe_video(Path(request.extend), request.max_input_pixels)  # a video, and not too large
     request, spec = resolve_request(request)
     seed, was_random = pick_seed(request.seed)
-    return Resolved(request.model_copy(update={"seed": seed}), spec, seed, was_random)
+    if is_chain(request):
+        plan(request.model_copy(update={"seed": seed}), spec)  # what cannot be chained fails now
+    playback = request.fps if fps_given else request.fps * request.interpolate
+    return Resolved(request.model_copy(update={"seed": seed}), spec, seed, was_random, playback)
 
 
 def with_video_facts(request: Request, max_frames: int) -> Request:

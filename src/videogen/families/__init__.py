@@ -25,21 +25,27 @@ def _fields(names: str) -> frozenset[str]:
 #: Fields every model reads.
 COMMON_FIELDS = _fields(
     "model revision variant num_frames height width steps seed num_videos max_input_pixels formats fps "
-    "out_dir watermark device dtype save_latents"
+    "out_dir watermark device dtype save_latents segments overlap colour_match extend interpolate"
 )
+#: Chained segments continued by video to video (the models that take a video): a prompt per segment
+#: and the continuation's strength (Wan reads segment prompts too: its _WAN_FIELDS hold them).
+_BY_VIDEO = _fields("segment_prompts segment_strength")
 #: The UNet families' speed and memory measures (DeepCache, CFG cut-off, offload, compile, chunked decode).
 _UNET_FIELDS = _fields("image decode_chunk_size offload compile preset cache_interval guidance_end")
 #: What every Wan model reads besides the common fields (First Block Cache: ``cache_threshold``).
 _WAN_FIELDS = _fields(
     "prompt negative_prompt scheduler guidance flow_shift preset cache_threshold lora "
-    "offload text_encoder_device weights_dtype"
+    "offload text_encoder_device weights_dtype segment_prompts"
 )
 
 
 #: What LTX-Video reads: text, image, keyframes or video to video; Euler flow matching (no scheduler choice).
-_LTX_FIELDS = _fields(
-    "prompt negative_prompt guidance guidance_rescale timesteps image keyframe video strength fit background "
-    "decode_timestep decode_noise_scale image_cond_noise_scale preset cache_threshold offload"
+_LTX_FIELDS = (
+    _fields(
+        "prompt negative_prompt guidance guidance_rescale timesteps image keyframe video strength fit "
+        "background decode_timestep decode_noise_scale image_cond_noise_scale preset cache_threshold offload"
+    )
+    | _BY_VIDEO
 )
 _LTX_REFUSALS = {
     "scheduler": "LTX-Video samples with its own flow-matching Euler schedule; timesteps sets it",
@@ -107,7 +113,8 @@ KINDS: dict[str, Kind] = {
             | _fields(
                 "prompt negative_prompt video scheduler guidance strength noise_mode noise_mix "
                 "pin_first_frame fit background upscale upscale_strength"
-            ),
+            )
+            | _BY_VIDEO,
             {},
         ),
         Kind(
@@ -145,7 +152,7 @@ KINDS: dict[str, Kind] = {
             "wan_t2v",
             "wan",
             "Text / video to video (Wan 2.1)",
-            _WAN_FIELDS | _fields("video strength fit background"),
+            _WAN_FIELDS | _fields("video strength fit background segment_strength"),
             _WAN_REFUSALS,
             _FLOW,
         ),

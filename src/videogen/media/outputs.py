@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -118,8 +119,12 @@ def write_outputs(
     mp4_metadata: dict[str, str] | None = None,
     input_image: np.ndarray | None = None,
     latents: dict[str, torch.Tensor] | None = None,
+    encoded: dict[str, Path] | None = None,
 ) -> dict[str, Path]:
     """Write one video in each requested format plus its sidecar ``<stem>.json``.
+
+    ``encoded`` holds formats already written elsewhere in ``out_dir`` (a chained video is encoded as
+    it is made): they are renamed to their names instead of encoded from ``frames``.
 
     ``input_image`` (uint8 H,W,3), when given, is saved beside the video as ``<stem>_input.png``;
     ``latents``, when given, as ``<stem>.latents.safetensors`` (with the sidecar inside).
@@ -144,7 +149,10 @@ def write_outputs(
         text = json.dumps(record, indent=2, ensure_ascii=False)
         writers = _writers(fps, mp4_metadata)
         for fmt in formats:
-            writers[fmt](frames, paths[fmt])
+            if encoded and fmt in encoded:
+                os.replace(encoded.pop(fmt), paths[fmt])
+            else:
+                writers[fmt](frames, paths[fmt])
         if input_image is not None:
             with staged(paths["input"]) as tmp:
                 Image.fromarray(input_image).save(tmp, format="PNG")
@@ -154,7 +162,7 @@ def write_outputs(
         with staged(paths["sidecar"]) as tmp:  # replaces the empty reservation in one step
             tmp.write_text(text + "\n", encoding="utf-8")
     except BaseException:
-        for path in paths.values():
+        for path in [*paths.values(), *(encoded or {}).values()]:
             remove_output(path)
         raise
     return paths

@@ -70,13 +70,15 @@ class CancelFlag(Protocol):
 class Reporter:
     """Sends events to an optional callback and raises Cancelled when the flag is set.
 
-    ``preview_every`` (None: no previews) comes from a ``WithPreviews`` callback.
+    ``preview_every`` (None: no previews) comes from a ``WithPreviews`` callback. ``video_offset`` is
+    added to the video index of every event: a chained video's segments report as its videos.
     """
 
     def __init__(self, callback: ProgressCallback | None, cancel: CancelFlag | None, num_videos: int) -> None:
         self.callback = callback
         self.cancel = cancel
         self.num_videos = num_videos
+        self.video_offset = 0
         self.preview_every = callback.every if isinstance(callback, WithPreviews) else None
         self.started = time.perf_counter()
         self._previous = 0.0  # elapsed at the last event
@@ -94,7 +96,8 @@ class Reporter:
             per_step = self._step_seconds(stage, video, step, elapsed)
             self._previous = elapsed
             preview = self._preview(step, total, latents)
-            event = ProgressEvent(stage, video, self.num_videos, step, total, elapsed, preview, per_step)
+            shown = video + self.video_offset
+            event = ProgressEvent(stage, shown, self.num_videos, step, total, elapsed, preview, per_step)
             self.callback(event)
         if self.cancel is not None and self.cancel.is_set():
             raise Cancelled(f"cancelled during {stage}")

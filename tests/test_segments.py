@@ -1,0 +1,233 @@
+"""Long videos: segments chained from the last frames, colour held across them, streaming memory,
+prompts per segment, extending a video this project did not write, and what cannot be chained."""
+
+from __future__ import annotations
+
+import json
+import tracemalloc
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from videogen.cli import app
+from videogen.errors import FieldError
+from videogen.families.base import GeneratedVideo, Inputs
+from videogen.media.frames import read_video
+from videogen.request import parse_request
+from videogen.resolve import resolve
+from videogen.sampling.progress import Reporter
+from videogen.segments import Chain, Joiner, plan
+
+SMALL = ["--num-frames", "8", "--height", "32", "--width", "32", "--steps", "2", "--device", "cpu"]
+
+
+class DriftingEngine:
+    """Continues its input (the clip's first frame, or the image) with its colours shifted: every
+    segment a little redder than what it continues, as a real chain's colours wander from segment to
+    segment. From nothing: a grey gradient."""
+
+    def __init__(self, frames: int = 8, size: int = 16, drift: float = 0.04) -> None:
+        self.frames, self.size, self.drift, self.calls = frames, size, drift, []
+
+    def generate(self, request, seeds, report: Reporter, inputs: Inputs) -> list[GeneratedVideo]:
+        self.calls.append((request.prompt, seeds[0], request.strength))
+        if inputs.video is not None:
+            start = inputs.video[0].astype(np.float32) / 255
+        elif inputs.image is not None:
+            start = np.asarray(inputs.image, dtype=np.float32) / 255
+        else:
+            ramp = np.linspace(0.3, 0.7, self.size, dtype=np.float32)
+            start = np.repeat(np.repeat(ramp[None, :, None], self.size, axis=0), 3, axis=2)
+            return [GeneratedVideo(frames=np.stack([start] * self.frames), seed=seeds[0])]
+        shift = np.array([self.drift, -self.drift / 2, -self.drift / 2], np.float32)
+        frames = np.stack([np.clip(start + shift, 0, 1)] * self.frames)
+        return [GeneratedVideo(frames=frames, seed=seeds[0])]
+
+
+def make_chain(engine: DriftingEngine, **fields) -> Chain:
+    """A chain of ``engine``'s segments at its size, with ModelScope's fields (continued by video)."""
+    size = {"num_frames": engine.frames, "height": engine.size, "width": engine.size}
+    resolved = resolve(
+        parse_request({"prompt": "a fox", "model": "modelscope-t2v", "seed": 3, **size, **fields})
+    )
+    report = Reporter(None, None, resolved.request.segments)
+    return Chain(engine, resolved.request, report, plan(resolved.request, resolved.spec), Inputs())
+
+
+def chain_of(
+    engine, segments: int, colour_match: bool, overlap: int = 2, **fields
+) -> tuple[Chain, np.ndarray]:
+    chain = make_chain(engine, segments=segments, overlap=overlap, colour_match=colour_match, **fields)
+    return chain, np.stack(list(chain.frames()))
+
+
+def test_segments_join_at_the_shared_frames_with_a_seam_the_size_of_a_step() -> None:
+    chain, frames = chain_of(DriftingEngine(drift=0.0), segments=3, colour_match=False)
+    assert len(frames) == 8 + 2 * (8 - 2)
+    assert [segment["frames"] for segment in chain.segments] == [[0, 8], [6, 14], [12, 20]]
+    assert [segment["seed"] for segment in chain.segments] == [3, 4, 5]
+
+
+def test_the_joiner_hands_over_from_the_old_segment_to_the_new_across_the_overlap() -> None:
+    old = np.zeros((6, 4, 4, 3), np.float32)
+    new = np.ones((6, 4, 4, 3), np.float32)
+    joiner = Joiner(overlap=3, colour_match=False)
+    out = np.stack([*joiner.first(iter(old)), *joiner.add(new), *joiner.finish()])
+    assert len(out) == 9
+    np.testing.assert_allclose(out[3:6, 0, 0, 0], [0.0, 0.5, 1.0])  # first shared frame: the old segment's
+    np.testing.assert_array_equal(out[:3], 0) and np.testing.assert_array_equal(out[6:], 1)
+
+
+def segment_means(chain: Chain, frames: np.ndarray) -> list[np.ndarray]:
+    return [frames[start:end].mean(axis=(0, 1, 2)) for start, end in (s["frames"] for s in chain.segments)]
+
+
+def test_colour_matching_holds_segment_four_to_segment_one_where_without_it_the_colour_drifts() -> None:
+    drifting, drifted = chain_of(DriftingEngine(), segments=4, colour_match=False)
+    held, kept = chain_of(DriftingEngine(), segments=4, colour_match=True)
+    loose = segment_means(drifting, drifted)
+    matched = segment_means(held, kept)
+    assert np.abs(loose[3] - loose[0]).max() > 0.06  # red climbs segment after segment
+    assert np.abs(matched[3] - matched[0]).max() < 0.02
+
+
+def test_peak_memory_does_not_grow_with_the_number_of_segments() -> None:
+    def peak(segments: int) -> int:
+        chain = make_chain(DriftingEngine(frames=16, size=128), segments=segments)
+        tracemalloc.start()
+        written = sum(1 for _ in chain.frames())  # each frame handed on and dropped, as the encoder does
+        _, top = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert written == 16 + (segments - 1) * 12
+        return top
+
+    two, eight = peak(2), peak(8)
+    assert eight <= two * 1.1, (two, eight)  # a list of the frames would hold 4x as much
+
+
+def test_prompts_per_segment_and_the_continuation_strength_reach_each_segment() -> None:
+    engine = DriftingEngine()
+    chain, _ = chain_of(
+        engine, segments=3, colour_match=True, segment_prompts=["a", "b", "c"], segment_strength=0.6
+    )
+    assert engine.calls == [("a", 3, None), ("b", 4, 0.6), ("c", 5, 0.6)]
+    assert [segment["prompt"] for segment in chain.segments] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("fields", "field", "says"),
+    [
+        ({"model": "sv3d-u", "image": "x.png", "num_frames": 21}, "segments", "orbit"),
+        ({"formats": ["gif"]}, "formats", "mp4 only"),
+        ({"num_videos": 2}, "num_videos", "one at a time"),
+        ({"overlap": 16}, "overlap", "fewer than the 16 frames"),
+        ({"segment_prompts": ["a", "b"]}, "segment_prompts", "one prompt per segment: 3"),
+    ],
+)
+def test_what_cannot_be_chained_is_refused_naming_the_field(fields, field, says, tmp_path) -> None:
+    if "image" in fields:
+        from PIL import Image
+
+        Image.new("RGB", (64, 64)).save(tmp_path / "x.png")
+        fields = {**fields, "image": str(tmp_path / "x.png")}
+    request = parse_request({"prompt": "a fox", "num_frames": 16, "segments": 3, **fields})
+    with pytest.raises(FieldError) as caught:
+        resolve(request)  # at submit, as the server's admission resolves
+    assert caught.value.field == field and says in str(caught.value)
+
+
+def test_segment_fields_without_segments_are_refused() -> None:
+    with pytest.raises(FieldError, match="overlap"):
+        resolve(parse_request({"prompt": "a fox", "overlap": 3}))
+
+
+def frames_of(path: Path) -> np.ndarray:
+    return read_video(path)[0]
+
+
+def test_a_chain_on_tiny_weights_is_one_mp4_whose_sidecar_lists_the_segments(tiny_unet3d, tmp_path) -> None:
+    result = CliRunner().invoke(
+        app,
+        [
+            "generate",
+            "a fox walks",
+            "--model",
+            str(tiny_unet3d),
+            *SMALL,
+            "--segments",
+            "3",
+            "--overlap",
+            "2",
+            "--segment-prompt",
+            "snow",
+            "--segment-prompt",
+            "running",
+            "--segment-prompt",
+            "a leap",
+            "--seed",
+            "7",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    video = json.loads(result.stdout)["videos"][0]
+    frames = frames_of(Path(video["files"]["mp4"]))
+    assert len(frames) == 8 + 2 * 6
+    sidecar = json.loads(Path(video["files"]["sidecar"]).read_text())
+    segments = sidecar["record"]["segments"]
+    assert [(s["seed"], s["prompt"], s["frames"]) for s in segments] == [
+        (7, "snow", [0, 8]),
+        (8, "running", [6, 14]),
+        (9, "a leap", [12, 20]),
+    ]
+    # the seams are no jump: a frame where a segment starts is as close to the one before as any two
+    steps = np.abs(np.diff(frames.astype(np.float32), axis=0)).mean(axis=(1, 2, 3))
+    seams = [start - 1 for start in (6, 12)]
+    assert max(steps[seams]) <= 2 * np.median(steps) + 2
+
+
+def test_extend_continues_a_video_this_project_did_not_write(tiny_unet3d, tmp_path) -> None:
+    source = tmp_path / "theirs.mp4"
+    with av.open(str(source), "w") as container:  # not our writer: another encoder's settings
+        stream = container.add_stream("mpeg4", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 48, 48, "yuv420p"
+        for index in range(12):
+            image = np.zeros((48, 48, 3), np.uint8)
+            image[:, : 4 * (index + 1)] = (200, 120, 40)
+            container.mux(stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")))
+        container.mux(stream.encode(None))
+    result = CliRunner().invoke(
+        app,
+        [
+            "extend",
+            str(source),
+            "--prompt",
+            "the bar grows",
+            "--model",
+            str(tiny_unet3d),
+            *SMALL,
+            "--segments",
+            "2",
+            "--seed",
+            "1",
+            "--out",
+            str(tmp_path / "out"),
+            "--json",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    video = json.loads(result.stdout)["videos"][0]
+    frames = frames_of(Path(video["files"]["mp4"]))
+    assert len(frames) == 12 + 2 * (8 - 4)
+    original = frames_of(source)
+    # the source's frames lead the video, fitted to 32x32 (the bar's edge moves right frame by frame)
+    edges = [int((frame[16, :, 0] > 100).sum()) for frame in frames[:8]]
+    assert edges == sorted(edges) and edges[0] < edges[-1] and len(original) == 12
+    segments = json.loads(Path(video["files"]["sidecar"]).read_text())["record"]["segments"]
+    assert segments[0] == {"index": 0, "extended": "theirs.mp4", "frames": [0, 12]}
+    assert [s["frames"] for s in segments[1:]] == [[8, 16], [12, 20]]
