@@ -10,11 +10,13 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+from PIL import Image
 from typer.testing import CliRunner
 
 from videogen.cli import app
 from videogen.errors import FieldError
 from videogen.families.base import GeneratedVideo, Inputs
+from videogen.generate import generate
 from videogen.media.frames import read_video
 from videogen.request import parse_request
 from videogen.resolve import resolve
@@ -129,8 +131,6 @@ def test_prompts_per_segment_and_the_continuation_strength_reach_each_segment() 
 )
 def test_what_cannot_be_chained_is_refused_naming_the_field(fields, field, says, tmp_path) -> None:
     if "image" in fields:
-        from PIL import Image
-
         Image.new("RGB", (64, 64)).save(tmp_path / "x.png")
         fields = {**fields, "image": str(tmp_path / "x.png")}
     request = parse_request({"prompt": "a fox", "num_frames": 16, "segments": 3, **fields})
@@ -231,3 +231,54 @@ def test_extend_continues_a_video_this_project_did_not_write(tiny_unet3d, tmp_pa
     segments = json.loads(Path(video["files"]["sidecar"]).read_text())["record"]["segments"]
     assert segments[0] == {"index": 0, "extended": "theirs.mp4", "frames": [0, 12]}
     assert [s["frames"] for s in segments[1:]] == [[8, 16], [12, 20]]
+
+
+def test_an_image_to_video_chain_continues_from_the_frame_where_the_overlap_starts(
+    tiny_svd, tmp_path
+) -> None:
+    image = tmp_path / "car.png"
+    Image.new("RGB", (32, 32), (30, 160, 90)).save(image)
+    fields = {"model": str(tiny_svd), "image": str(image), "num_frames": 4, "height": 32, "width": 32}
+    resolved = resolve(
+        parse_request({**fields, "steps": 2, "segments": 3, "seed": 2, "out_dir": str(tmp_path)})
+    )
+    chain_plan = plan(resolved.request, resolved.spec)
+    assert (chain_plan.by, chain_plan.overlap) == ("image", 1)
+    result = generate(resolved.request)
+    frames = frames_of(result.videos[0].files["mp4"])
+    assert len(frames) == 4 + 2 * 3
+    record = json.loads(result.videos[0].files["sidecar"].read_text())["record"]
+    assert [s["frames"] for s in record["segments"]] == [[0, 4], [3, 7], [6, 10]]
+    assert record["continues_by"] == "image"
+
+
+def test_interpolate_doubles_the_frames_and_the_playback_rate_unless_fps_is_given(
+    tiny_unet3d, tmp_path
+) -> None:
+    def run(*extra: str) -> tuple[int, float]:
+        result = CliRunner().invoke(
+            app,
+            [
+                "generate",
+                "a fox",
+                "--model",
+                str(tiny_unet3d),
+                *SMALL,
+                "--seed",
+                "1",
+                "--interpolate",
+                "2",
+                "--out",
+                str(tmp_path),
+                "--json",
+                *extra,
+            ],
+        )
+        assert result.exit_code == 0, result.output
+        frames, fps = read_video(Path(json.loads(result.stdout)["videos"][0]["files"]["mp4"]))
+        return len(frames), fps
+
+    assert run() == (15, 16.0)  # ModelScope plays at 8 fps
+    assert run("--fps", "10") == (15, 10.0)
+    chained = run("--segments", "2", "--overlap", "2")
+    assert chained == ((8 + 6 - 1) * 2 + 1, 16.0)
