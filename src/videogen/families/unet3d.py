@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import AutoencoderKL, DDIMScheduler, UNet3DConditionModel
+from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from videogen.families.base import GeneratedVideo, Inputs
@@ -29,6 +30,8 @@ from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
 
 log = logging.getLogger(__name__)
+#: frames the VAE encodes at once (an input video, or a chained segment's continuation clip)
+ENCODE_CHUNK = 4
 
 
 class UNet3DEngine:
@@ -175,7 +178,13 @@ class UNet3DEngine:
     def encode_frames(self, frames: np.ndarray, generator: torch.Generator) -> torch.Tensor:
         """VAE latents (frames, channels, h, w) of uint8 RGB frames, scaled for the UNet."""
         pixels = torch.from_numpy(np.array(frames)).permute(0, 3, 1, 2).float() / 255 * 2 - 1
-        posterior = self.vae.encode(pixels.to(self.device, self.dtype)).latent_dist
+        # The VAE is per frame, so encoding a few frames at a time gives the same posterior with a
+        # fraction of the activations; it is sampled once, as a whole, as diffusers does.
+        parameters = [
+            self.vae.encode(chunk.to(self.device, self.dtype)).latent_dist.parameters
+            for chunk in pixels.split(ENCODE_CHUNK)
+        ]
+        posterior = DiagonalGaussianDistribution(torch.cat(parameters))
         return posterior.sample(generator) * self.vae.config.scaling_factor
 
     def denoise(
