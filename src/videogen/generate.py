@@ -257,7 +257,7 @@ class _Run:
             frames, watermark = apply_watermark(frames, bool(request.watermark) and bool(formats))
         timings = {"load_s": self.load_seconds, **video.timings}
         stamp = datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-        named_after = output_base(request.prompt, request.image or request.video, spec.id)
+        named_after = output_base(request.prompt, request.image or request.video or request.extend, spec.id)
         base = f"{stamp}_{named_after}_s{video.seed}"
         if "upscaled_from" in extra:
             base += "_upscaled"

@@ -887,8 +887,8 @@ def check_inputs(request: Request, spec: ModelSpec) -> None:
             last = request.num_frames - 1
             allowed = f"the frame after '@' must be from 0 to {last} (num_frames is {request.num_frames})"
             raise FieldError("keyframe", entry, allowed)
-    if "t2v" not in spec.tasks and not request.image:
-        raise FieldError("image", None, f"{spec.id} turns an image into a video; pass an image")
+    if "t2v" not in spec.tasks and not (request.image or request.extend):
+        raise FieldError("image", None, f"{spec.id} turns an image into a video; pass an image (or extend)")
     if request.upscale:
         upscaler = resolve_model(request.upscale)
         if "v2v" not in upscaler.tasks:
