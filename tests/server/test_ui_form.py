@@ -12,7 +12,7 @@ import pytest
 
 from videogen.errors import FieldError
 from videogen.families import KINDS
-from videogen.fields import FieldInfo, all_fields
+from videogen.fields import FieldInfo, all_fields, upload_fields
 from videogen.server import JobService, Settings
 from videogen.server.ui import build_ui
 from videogen.server.ui.controls import OMIT, elem_id
@@ -126,8 +126,9 @@ def _sample(info: FieldInfo) -> Any:
 def test_a_recorded_request_fills_the_form_and_is_sent_back_unchanged(form: Form) -> None:
     picked = "tiny-unet3d"
     recorded = {name: _sample(info) for name, info in all_fields().items() if name in form.controls}
-    recorded |= {"model": picked, "image": None, "video": None, "upscale": None}
-    values = form.filled_from(recorded, {"image": None, "video": None})
+    uploads = {name: None for name in upload_fields() if name in form.controls}
+    recorded |= {"model": picked, "upscale": None, **uploads}
+    values = form.filled_from(recorded, uploads)
     sent = form.request_fields(values)
     taken = {name for name in recorded if name in KINDS["unet3d"].taken or name == "model"}
     expected = {name: value for name, value in recorded.items() if name in taken and value is not None}
