@@ -10,6 +10,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -282,3 +283,66 @@ def test_interpolate_doubles_the_frames_and_the_playback_rate_unless_fps_is_give
     assert run("--fps", "10") == (15, 10.0)
     chained = run("--segments", "2", "--overlap", "2")
     assert chained == ((8 + 6 - 1) * 2 + 1, 16.0)
+
+
+def test_an_anchor_swaps_only_the_identity_image_of_an_image_to_video_segment(tiny_svd) -> None:
+    from videogen.engines import load_engine
+
+    engine = load_engine("svd", tiny_svd, torch.device("cpu"), torch.float32, None)
+    fields = {
+        "model": str(tiny_svd),
+        "image": "x.png",
+        "num_frames": 4,
+        "height": 32,
+        "width": 32,
+        "steps": 2,
+    }
+    request = resolve(parse_request(fields), read_video=False).request
+    original, frame = Image.new("RGB", (32, 32), (220, 30, 30)), Image.new("RGB", (32, 32), (30, 200, 60))
+
+    def run(inputs: Inputs) -> np.ndarray:
+        (video,) = engine.generate(request, [1], Reporter(None, None, 1), inputs)
+        return video.frames
+
+    plain = run(Inputs(image=frame))
+    np.testing.assert_array_equal(run(Inputs(image=frame, anchor=frame)), plain)
+    assert np.abs(run(Inputs(image=frame, anchor=original)) - plain).max() > 1e-3
+
+
+def test_travelling_hands_each_frame_its_embedding_and_leaves_the_negative_branch(tiny_unet3d) -> None:
+    from videogen.engines import load_engine
+    from videogen.sampling.prompt_travel import frame_embeddings, travelling
+
+    engine = load_engine("unet3d", tiny_unet3d, torch.device("cpu"), torch.float32, None)
+    embeds = engine.encode_prompt("a fox", "blurry", guided=True)
+    other = engine.encode_prompt("a red car", None, guided=False)[0]
+    latents = torch.randn(2, 4, 6, 4, 4, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        plain = engine.unet(latents, 500, encoder_hidden_states=embeds).sample
+        with travelling(engine.unet, frame_embeddings(embeds[1], embeds[1], 6, 3)):
+            same = engine.unet(latents, 500, encoder_hidden_states=embeds).sample
+        with travelling(engine.unet, frame_embeddings(other, embeds[1], 6, 3)):
+            travelled = engine.unet(latents, 500, encoder_hidden_states=embeds).sample
+        start = engine.unet(latents, 500, encoder_hidden_states=torch.stack([embeds[0], other])).sample
+    torch.testing.assert_close(same, plain, rtol=0, atol=1e-5)
+    torch.testing.assert_close(travelled[0], plain[0], rtol=0, atol=1e-5)  # the negative branch as it was
+    # the prompt branch's first frame is the old prompt's (frames 0-2 blend, 3-5 are the new prompt's)
+    first_old = (travelled[1, :, 0] - start[1, :, 0]).abs().mean()
+    first_new = (travelled[1, :, 0] - plain[1, :, 0]).abs().mean()
+    last_new = (travelled[1, :, 5] - plain[1, :, 5]).abs().mean()
+    last_old = (travelled[1, :, 5] - start[1, :, 5]).abs().mean()
+    assert first_old < first_new and last_new < last_old
+
+
+def test_a_chained_segment_whose_prompt_changes_travels_from_the_previous_prompt() -> None:
+    engine = DriftingEngine()
+    inputs: list[Inputs] = []
+    generate_once = engine.generate
+
+    def spy(request, seeds, report, given: Inputs):
+        inputs.append(given)
+        return generate_once(request, seeds, report, given)
+
+    engine.generate = spy
+    chain_of(engine, segments=3, colour_match=False, overlap=3, segment_prompts=["a", "b", "b"])
+    assert [(i.previous_prompt, i.travel_frames) for i in inputs] == [(None, 0), ("a", 3), ("b", 3)]

@@ -220,6 +220,12 @@ class Request(BaseModel):
         description="Match each segment's colours to the one before it over their shared frames (Lab "
         "mean and spread), so colours do not drift along the video.",
     )
+    anchor_image: bool = declare(
+        False,
+        group="length",
+        description="Image-to-video chains (SVD, Wan 2.1 I2V): every segment keeps the input image's "
+        "identity (its CLIP embedding) while it starts from the frame it continues.",
+    )
     extend: str | None = declare(
         group="length",
         upload="video",
@@ -783,7 +789,7 @@ def _schedule(request: Request, defaults: object, taken: frozenset[str]) -> dict
 
 
 #: Fields that only matter for a chained video (segments, or a video extended).
-CHAIN_FIELDS = ("overlap", "segment_prompts", "segment_strength", "colour_match")
+CHAIN_FIELDS = ("overlap", "segment_prompts", "segment_strength", "colour_match", "anchor_image")
 #: Fields that only matter with an image or video input.
 INPUT_FIELDS = ("strength", "noise_mode", "noise_mix", "pin_first_frame", "fit", "background")
 

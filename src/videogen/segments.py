@@ -12,7 +12,9 @@ the size). Every later segment continues the one before it over ``overlap`` shar
 The shared frames are blended from the old segment into the new one (a linear cross-fade whose
 first frame is the old segment's, so the seam is continuous), after the new segment's colours have
 been matched to the old one's over those frames (``media.colour``). Each segment has its own seed
-(the request's seed + its index) and, with ``segment_prompts``, its own prompt.
+(the request's seed + its index) and, with ``segment_prompts``, its own prompt; on ModelScope and
+Zeroscope the prompt travels over the shared frames (``sampling.prompt_travel``). With
+``anchor_image`` an image-to-video segment keeps the input image's identity (``Inputs.anchor``).
 
 Frames are produced and handed on one segment at a time (``Chain.frames`` is a generator), so a
 chain of any length holds one segment and the shared frames in memory, not the whole video.
@@ -38,6 +40,7 @@ from videogen.media.frames import iter_frames
 from videogen.media.images import fit_image
 from videogen.request import Request
 from videogen.sampling.progress import Reporter
+from videogen.sampling.prompt_travel import blend_weights
 
 #: frames two segments share when left to the model: a video continuation needs a few frames of
 #: motion to go on from, an image continuation has only its one frame
@@ -88,6 +91,8 @@ def plan(request: Request, spec: ModelSpec) -> Plan:
     for name, (refused, why) in refusals.items():
         if refused:
             raise FieldError(name, getattr(request, name), f"not with segments or extend: {why}")
+    if request.anchor_image and request.image is None:
+        raise FieldError("anchor_image", True, "needs image: the image whose identity every segment keeps")
     overlap = request.overlap or DEFAULT_OVERLAP[by]
     if overlap >= request.num_frames:
         raise FieldError("overlap", overlap, f"fewer than the {request.num_frames} frames of a segment")
@@ -100,11 +105,6 @@ def plan(request: Request, spec: ModelSpec) -> Plan:
         )
     seeds = [request.seed + index for index in range(count)]
     return Plan(by, overlap, prompts, seeds, request.segment_strength or DEFAULT_STRENGTH)
-
-
-def ramp(overlap: int) -> np.ndarray:
-    """The new segment's weight at each shared frame: 0 at the first (all old), 1 at the last."""
-    return np.linspace(0.0, 1.0, overlap) if overlap > 1 else np.zeros(1)
 
 
 @dataclass
@@ -136,7 +136,7 @@ class Joiner:
         shared = self.overlap
         if self.colour_match:
             frames = match_colours(frames, source=frames[:shared], reference=self.tail)
-        for old, new, weight in zip(self.tail, frames[:shared], ramp(shared), strict=True):
+        for old, new, weight in zip(self.tail, frames[:shared], blend_weights(shared), strict=True):
             yield self._out((1 - weight) * old + weight * new)
         for frame in frames[shared:-shared]:
             yield self._out(frame)
@@ -185,7 +185,7 @@ class Chain:
             generated = range(1, len(self.plan.seeds))
         for index in generated:
             start = joiner.written
-            frames = self._generate(index, self._continuation(joiner.tail))
+            frames = self._generate(index, self._continuation(joiner.tail, index))
             yield from joiner.add(frames)
             self._record(index, start, start + len(frames), self.plan.by)
         yield from joiner.finish()
@@ -202,14 +202,18 @@ class Chain:
             self.timings[name] = self.timings.get(name, 0.0) + seconds
         return video.frames
 
-    def _continuation(self, tail: np.ndarray) -> Inputs:
+    def _continuation(self, tail: np.ndarray, index: int) -> Inputs:
         """The next segment's input: the shared frames as a clip (the last one held), or the first
         shared frame as its image."""
         pixels = np.round(np.clip(tail, 0, 1) * 255).astype(np.uint8)
         if self.plan.by == "image":
-            return Inputs(image=Image.fromarray(pixels[0]))
+            anchor = self.first_inputs.image if self.request.anchor_image else None
+            return Inputs(image=Image.fromarray(pixels[0]), anchor=anchor)
         held = np.repeat(pixels[-1:], self.request.num_frames - len(pixels), axis=0)
-        return Inputs(video=np.concatenate([pixels, held]))
+        previous = self.plan.prompts[index - 1] if index > 0 else None
+        return Inputs(
+            video=np.concatenate([pixels, held]), previous_prompt=previous, travel_frames=len(pixels)
+        )
 
     def _extended(self) -> Iterator[np.ndarray]:
         """The video being extended, fitted to the request's size, frame by frame."""

@@ -124,7 +124,7 @@ KINDS: dict[str, Kind] = {
             _UNET_FIELDS
             | _fields(
                 "scheduler fit background motion_bucket_id cond_fps noise_aug_strength min_guidance "
-                "max_guidance"
+                "max_guidance anchor_image"
             ),
             {**_SVD_REFUSALS, **_ONLY_SV3D_P},
             _EULER,
@@ -176,7 +176,7 @@ KINDS: dict[str, Kind] = {
             "wan_i2v",
             "wan",
             "Image to video (Wan 2.1 I2V)",
-            _WAN_FIELDS | _fields("image fit background"),
+            _WAN_FIELDS | _fields("image fit background anchor_image"),
             _WAN_REFUSALS,
             _FLOW,
         ),

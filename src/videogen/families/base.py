@@ -45,5 +45,11 @@ class Inputs:
     #: the frame a first-and-last-frame model ends on (Wan FLF2V), fitted like ``image``
     last_image: Image.Image | None = None
     video: np.ndarray | None = None
+    #: the image whose CLIP embedding conditions the video in place of ``image``'s (SVD, Wan 2.1 I2V):
+    #: a chain's later segments start from their frame but keep the original image's identity
+    anchor: Image.Image | None = None
+    #: prompt travel (ModelScope, Zeroscope): the prompt the first ``travel_frames`` frames blend from
+    previous_prompt: str | None = None
+    travel_frames: int = 0
     #: LTX-Video keyframes, in the order the request gives them
     keyframes: list[Keyframe] = field(default_factory=list)

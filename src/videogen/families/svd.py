@@ -143,7 +143,8 @@ class SVDEngine:
         pixels = self._input_pixels(request, inputs)
         report("encode")
         started = time.perf_counter()
-        embeds = self.encode_image(pixels, plan.guided)
+        identity = pixels if inputs.anchor is None else image_to_tensor(inputs.anchor)
+        embeds = self.encode_image(identity, plan.guided)
         clip_seconds = time.perf_counter() - started
         videos = []
         for index, seed in enumerate(seeds):

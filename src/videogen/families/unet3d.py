@@ -6,6 +6,7 @@ and the same seed it reproduces diffusers' (deprecated) TextToVideoSDPipeline.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Callable
@@ -25,6 +26,7 @@ from videogen.sampling.deepcache import DeepCache
 from videogen.sampling.guidance import guided_steps
 from videogen.sampling.noisy_seeding import FramePin, seeding_noise, start_timesteps
 from videogen.sampling.progress import Reporter
+from videogen.sampling.prompt_travel import frame_embeddings, travelling
 from videogen.sampling.schedulers import make_scheduler
 from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups, prepare_modules
@@ -108,7 +110,8 @@ class UNet3DEngine:
                     None,
                 )
             on_step = partial(report, "denoise", index)
-            latents, cache = self.denoise(latents, timesteps, scheduler, embeds, request, on_step, pin)
+            with self.prompt_travel(request, inputs, embeds):
+                latents, cache = self.denoise(latents, timesteps, scheduler, embeds, request, on_step, pin)
             denoised = time.perf_counter()
             report("decode", index)
             frames, chunk_used = self.decode(latents, request.decode_chunk_size)
@@ -129,6 +132,17 @@ class UNet3DEngine:
                 GeneratedVideo(frames=frames[0], seed=seed, timings=timings, record=record, latents=kept)
             )
         return videos
+
+    def prompt_travel(
+        self, request: Request, inputs: Inputs, embeds: torch.Tensor
+    ) -> contextlib.AbstractContextManager:
+        """Per-frame prompt embeddings from ``inputs.previous_prompt`` into the prompt (a chain's
+        segment whose prompt changes); no change without one."""
+        if inputs.previous_prompt is None or inputs.previous_prompt == request.prompt:
+            return contextlib.nullcontext()
+        previous = self.encode_prompt(inputs.previous_prompt, None, guided=False)[0]
+        per_frame = frame_embeddings(previous, embeds[-1], request.num_frames, inputs.travel_frames)
+        return travelling(self.unet, per_frame)
 
     def encode_prompt(self, prompt: str, negative_prompt: str | None, guided: bool) -> torch.Tensor:
         """CLIP text embeddings, with the negative (or empty) prompt first when guidance is on."""

@@ -412,7 +412,8 @@ class WanEngine:
         channels = condition_channels(self.encode_pixels, image, last, request.num_frames)
         if self.image_encoder is None:
             return Conditioning(extra_channels=channels)
-        return Conditioning(extra_channels=channels, image_embeds=self.image_embeddings(image, last))
+        identity = image if inputs.anchor is None else inputs.anchor
+        return Conditioning(extra_channels=channels, image_embeds=self.image_embeddings(identity, last))
 
     def image_embeddings(self, image: Image.Image, last: Image.Image | None) -> torch.Tensor:
         """Wan 2.1's CLIP embeddings (images, tokens, dim) in the transformer's dtype: of the image, or,

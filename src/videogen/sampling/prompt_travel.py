@@ -1,0 +1,55 @@
+"""Prompt travel within a segment (ModelScope, Zeroscope): the prompt's embedding changes frame by frame.
+
+The UNet3D conditions every frame on one text embedding: its forward repeats the (batch, tokens,
+dim) embedding once per frame before the spatial transformers' cross-attention. While
+``travelling`` is active, each spatial transformer is handed an embedding per frame of the prompt
+branch instead: over the first frames a linear blend from the previous segment's prompt to this
+one's (``blend_weights``, the same ramp as the chained video's cross-fade), then this one's. The
+negative prompt's branch is left as it was.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import numpy as np
+import torch
+from diffusers.models import Transformer2DModel
+
+
+def blend_weights(frames: int) -> np.ndarray:
+    """The new side's weight at each of ``frames`` shared frames: 0 at the first (all the old one),
+    rising linearly to 1 at the last; one frame is all the old one."""
+    return np.linspace(0.0, 1.0, frames) if frames > 1 else np.zeros(1)
+
+
+def frame_embeddings(previous: torch.Tensor, new: torch.Tensor, num_frames: int, frames: int) -> torch.Tensor:
+    """(num_frames, tokens, dim): ``previous`` blended into ``new`` over the first ``frames``, then ``new``
+    alone."""
+    weights = np.concatenate([blend_weights(frames), np.ones(num_frames - frames)])
+    return torch.stack([(1 - float(w)) * previous + float(w) * new for w in weights])
+
+
+@contextlib.contextmanager
+def travelling(unet: torch.nn.Module, per_frame: torch.Tensor) -> Iterator[None]:
+    """Within the block, the UNet's prompt branch sees ``per_frame`` (frames, tokens, dim)."""
+    frames = per_frame.shape[0]
+
+    def swap(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict] | None:
+        states = kwargs.get("encoder_hidden_states")
+        if states is None:
+            return None
+        kept = states[: states.shape[0] - frames]  # the negative prompt's frames, when guided
+        return args, {**kwargs, "encoder_hidden_states": torch.cat([kept, per_frame.to(states)])}
+
+    handles = [
+        module.register_forward_pre_hook(swap, with_kwargs=True)
+        for module in unet.modules()
+        if isinstance(module, Transformer2DModel)
+    ]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
