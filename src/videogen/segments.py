@@ -135,12 +135,12 @@ class Joiner:
         assert self.tail is not None, "first() comes first"
         shared = self.overlap
         if self.colour_match:
-            frames = match_colours(frames, source=frames[:shared], reference=self.tail)
+            match_colours(frames, source=frames[:shared].copy(), reference=self.tail)
         for old, new, weight in zip(self.tail, frames[:shared], blend_weights(shared), strict=True):
             yield self._out((1 - weight) * old + weight * new)
         for frame in frames[shared:-shared]:
             yield self._out(frame)
-        self.tail = frames[-shared:]
+        self.tail = frames[-shared:].copy()  # a view would keep the whole segment alive
 
     def finish(self) -> Iterator[np.ndarray]:
         for frame in self.tail if self.tail is not None else ():
@@ -148,8 +148,10 @@ class Joiner:
         self.tail = None
 
     def _out(self, frame: np.ndarray) -> np.ndarray:
+        """A frame handed on: a copy, since a row of a segment would keep the whole segment alive in
+        whoever holds on to it (the interpolator keeps the frame before)."""
         self.written += 1
-        return frame
+        return np.array(frame, dtype=np.float32)
 
 
 @dataclass
@@ -180,14 +182,18 @@ class Chain:
             )
         else:
             frames = self._generate(0, self.first_inputs)
+            count = len(frames)
             yield from joiner.first(iter(frames))
-            self._record(0, 0, len(frames), None)
+            del frames  # while the next segment is made, only the (copied) shared frames are kept
+            self._record(0, 0, count, None)
             generated = range(1, len(self.plan.seeds))
         for index in generated:
             start = joiner.written
             frames = self._generate(index, self._continuation(joiner.tail, index))
+            count = len(frames)
             yield from joiner.add(frames)
-            self._record(index, start, start + len(frames), self.plan.by)
+            del frames
+            self._record(index, start, start + count, self.plan.by)
         yield from joiner.finish()
 
     def _generate(self, index: int, inputs: Inputs) -> np.ndarray:

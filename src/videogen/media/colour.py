@@ -32,21 +32,31 @@ def rgb(frames_lab: np.ndarray) -> np.ndarray:
 
 
 def colour_stats(frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per-channel mean and standard deviation of ``frames`` in Lab."""
-    values = lab(frames).reshape(-1, 3).astype(np.float64)
-    return values.mean(axis=0), values.std(axis=0)
+    """Per-channel mean and standard deviation of ``frames`` in Lab, summed a frame at a time (in
+    float64, which for all the shared frames at once would be several times a segment's size)."""
+    total, squares, count = np.zeros(3), np.zeros(3), 0
+    for index in range(len(frames)):
+        values = lab(frames[index : index + 1]).reshape(-1, 3).astype(np.float64)
+        total += values.sum(axis=0)
+        squares += np.square(values).sum(axis=0)
+        count += len(values)
+    mean = total / count
+    return mean, np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
 
 
 def match_colours(frames: np.ndarray, source: np.ndarray, reference: np.ndarray) -> np.ndarray:
-    """``frames`` with the colour change that takes ``source``'s Lab statistics to ``reference``'s.
+    """Apply to ``frames``, in place, the colour change that takes ``source``'s Lab statistics to
+    ``reference``'s; returns ``frames``.
 
     ``source`` are frames of the same segment as ``frames`` (its shared frames), ``reference`` the
-    previous segment's frames at the same moments. All float RGB in [0, 1].
+    previous segment's frames at the same moments. All float32 RGB in [0, 1]. In place, and a frame
+    at a time, because a segment is the largest thing a chain holds: a copy would double it.
     """
     source_mean, source_std = colour_stats(source)
     reference_mean, reference_std = colour_stats(reference)
     ratio = np.clip(reference_std / np.maximum(source_std, 1e-6), 1 / MAX_SPREAD_RATIO, MAX_SPREAD_RATIO)
     scale = ratio.astype(np.float32)
     offset = (reference_mean - source_mean * ratio).astype(np.float32)
-    # frame by frame: a whole segment in Lab would be several more copies of it in memory at once
-    return np.stack([rgb(lab(frame[None]) * scale + offset)[0] for frame in frames])
+    for index in range(len(frames)):
+        frames[index] = rgb(lab(frames[index : index + 1]) * scale + offset)[0]
+    return frames
