@@ -535,8 +535,24 @@ class Request(BaseModel):
             _check_text(value, PROMPT_WHITESPACE)
         return value
 
+    @field_validator("segment_prompts")
+    @classmethod
+    def _storable_prompts(cls, value: list[str] | None) -> list[str] | None:
+        for prompt in value or []:
+            _check_text(prompt, PROMPT_WHITESPACE)
+        return value
+
     @field_validator(
-        "image", "last_image", "video", "model", "revision", "variant", "upscale", "background", "out_dir"
+        "image",
+        "last_image",
+        "video",
+        "extend",
+        "model",
+        "revision",
+        "variant",
+        "upscale",
+        "background",
+        "out_dir",
     )
     @classmethod
     def _storable_name(cls, value: str | None) -> str | None:

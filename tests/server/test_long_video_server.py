@@ -40,6 +40,10 @@ def test_what_cannot_be_chained_is_refused_at_submit_naming_the_field(spawn_serv
         ({"segments": 2, "num_videos": 2}, "num_videos"),
         ({"overlap": 3}, "overlap"),
         ({"extend": "not-an-upload"}, "extend"),
+        ({"segments": 2, "segment_prompts": ["a", "b\u0000"]}, "segment_prompts"),
+        ({"segments": 2, "segment_prompts": ["a", "b" * 5000]}, "segment_prompts"),
+        ({"segments": 99}, "segments"),
+        ({"interpolate": 9}, "interpolate"),
     ):
         response = server.client.post(
             "/v1/jobs", json={"prompt": "a panda", "model": "tiny-unet3d", **fields}

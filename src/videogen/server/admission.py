@@ -88,8 +88,9 @@ def admit(request: Request, settings: Settings, store: JobStore) -> None:
         value = getattr(request, name)
         if value is not None and value not in models:
             raise FieldError(name, value, f"known models: {', '.join(models)} (see GET /v1/models)")
-    for name in ("prompt", "negative_prompt"):
-        text = getattr(request, name)
+    texts = [("prompt", request.prompt), ("negative_prompt", request.negative_prompt)]
+    texts += [("segment_prompts", prompt) for prompt in request.segment_prompts or []]
+    for name, text in texts:
         if text is not None and len(text) > settings.max_prompt_chars:
             limit = f"this server takes at most {settings.max_prompt_chars} (its max_prompt_chars setting)"
             raise FieldError(name, text, f"{len(text)} characters; {limit}")
