@@ -71,6 +71,11 @@ def test_bench_against_diffusers_reports_every_field(family: str, tiny_unet3d: P
         assert summary["unet_tflops"] > 0 and summary["decode_tflops"] > 0
     assert set(FIGURES) <= set(report["ratios"]) and report["ratios"]["unet_evaluations"] == 1
     assert report["ratios"]["total_s"] > 0
+    low, middle, high = report["ratio_spread"]["total_s"]  # per-round ratios: round k pairs the k-th runs
+    runs = report["runs"]  # videogen, diffusers, then diffusers, videogen
+    rounds = [(runs[0]["total_s"], runs[1]["total_s"]), (runs[3]["total_s"], runs[2]["total_s"])]
+    assert [low, high] == sorted(mine / theirs for mine, theirs in rounds) and low <= middle <= high
+    assert report["summary"]["videogen"]["spread"]["total_s"][0] <= report["summary"]["videogen"]["total_s"]
     assert report["max_abs_difference"] < 1e-4, "the same weights and seed give the same frames"
     assert report["flops"]["unet_evaluation_tflop"] > 0 and report["flops"]["encode_tflop"] > 0
     assert report["settings"]["num_frames"] == 2 and report["machine"]["libraries"]["torch"]

@@ -31,6 +31,11 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _range(spread: list[float] | None) -> str:
+    """'min-max' of a [min, median, max] spread; '-' where it was not measured."""
+    return "-" if spread is None else f"{_cell(spread[0])}-{_cell(spread[2])}"
+
+
 def print_report(report: dict[str, Any], console: Console) -> None:
     """Print the settings, the per-side figures with their ratios, and the ablations."""
     s = report["settings"]
@@ -48,13 +53,17 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         )
     summary = report["summary"]
     names = [name for name in ("videogen", "diffusers") if name in summary]
-    table = Table("", *names, *(["videogen / diffusers"] if report["ratios"] else []))
+    rounds = sum(run["name"] == "videogen" for run in report["runs"])
+    ratio_columns = ["videogen / diffusers", "per round (min-max)"] if report["ratios"] else []
+    table = Table("", *names, *ratio_columns)
     for key, label in ROWS:
         cells = [_cell(summary[name].get(key)) for name in names]
         if report["ratios"]:
-            cells.append(_cell(report["ratios"].get(key)))
+            cells += [_cell(report["ratios"].get(key)), _range(report["ratio_spread"].get(key))]
         table.add_row(label, *cells)
     console.print(table)
+    if rounds > 1:
+        console.print(f"figures are medians of {rounds} rounds; ratios are of those medians", highlight=False)
     if report["max_abs_difference"] is not None:
         console.print(f"max |videogen - diffusers| over the frames: {report['max_abs_difference']:.2e}")
     if "ablations" in report:

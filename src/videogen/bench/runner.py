@@ -171,8 +171,15 @@ def _median(runs: list[dict[str, Any]], name: str) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _spread(values: list[float | None]) -> list[float] | None:
+    """[min, median, max] of the values that were measured; None if none was."""
+    measured = [value for value in values if value is not None]
+    return [min(measured), statistics.median(measured), max(measured)] if measured else None
+
+
 def _summary(runs: list[dict[str, Any]], flops: dict[str, Any], frames: int) -> dict[str, Any]:
-    summary = {name: _median(runs, name) for name in FIGURES}
+    summary: dict[str, Any] = {name: _median(runs, name) for name in FIGURES}
+    summary["spread"] = {name: _spread([run.get(name) for run in runs]) for name in FIGURES}
     summary["unet_calls"] = runs[0]["unet_calls"]
     summary["unet_evaluations"] = runs[0]["unet_items"]
     per_evaluation = flops.get("unet_evaluation_tflop")
@@ -220,12 +227,19 @@ def _report(
         "runs": [{k: v for k, v in run.items() if k != "frames_path"} for run in runs],
         "summary": summaries,
         "ratios": None,
+        "ratio_spread": None,
         "max_abs_difference": None,
     }
     if options.vs_diffusers:
         ours, stock = summaries["videogen"], summaries["diffusers"]
         report["ratios"] = {name: _ratio(ours[name], stock[name]) for name in FIGURES}
         report["ratios"]["unet_evaluations"] = _ratio(ours["unet_evaluations"], stock["unet_evaluations"])
+        # round k pairs the k-th run of each side (the rounds interleave them)
+        rounds = list(zip(by_name["videogen"], by_name["diffusers"], strict=True))
+        report["ratio_spread"] = {
+            name: _spread([_ratio(mine.get(name), theirs.get(name)) for mine, theirs in rounds])
+            for name in FIGURES
+        }
         report["max_abs_difference"] = _difference(by_name["videogen"][0], by_name["diffusers"][0])
     if options.ablate:
         default = summaries["videogen"]
