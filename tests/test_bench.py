@@ -21,7 +21,14 @@ from videogen.architectures import (
 )
 from videogen.bench.flops import count_flops
 from videogen.bench.random_weights import write_random_model
-from videogen.bench.runner import ABLATIONS, FAMILIES_OF_ABLATION, FIGURES, BenchOptions, run_bench
+from videogen.bench.runner import (
+    ABLATIONS,
+    ENVIRONMENT_ABLATIONS,
+    FAMILIES_OF_ABLATION,
+    FIGURES,
+    BenchOptions,
+    run_bench,
+)
 from videogen.catalog import CATALOG
 from videogen.cli import app
 from videogen.testing import build_tiny_model
@@ -60,6 +67,8 @@ def test_bench_against_diffusers_reports_every_field(family: str, tiny_unet3d: P
     folder = tiny_unet3d if family == "unet3d" else tiny_svd
     report = _bench("--model", str(folder), "--vs-diffusers", "--repeats", "2")
     assert [run["name"] for run in report["runs"]] == ["videogen", "diffusers", "diffusers", "videogen"]
+    # the stock side runs with torch's default allocation
+    assert [run["huge_pages"] for run in report["runs"]] == [True, False, False, True]
     for run in report["runs"]:
         assert set(run) >= RUN_FIELDS, RUN_FIELDS - set(run)
         assert run["unet_calls"] == 2 and run["unet_items"] == 4  # 2 guided steps
@@ -88,8 +97,10 @@ def test_bench_ablations_switch_each_speedup_alone(tiny_unet3d: Path) -> None:
         for name, change in ABLATIONS.items()
         if "unet3d" in FAMILIES_OF_ABLATION.get(name, ("unet3d",))
     }
-    assert [run["name"] for run in report["runs"]] == ["videogen", *unet3d_ablations, "videogen"]
-    assert set(report["ablations"]) == set(unet3d_ablations)  # the video VAEs' ablation is theirs only
+    names = ["videogen", *unet3d_ablations, *ENVIRONMENT_ABLATIONS, "videogen"]
+    assert [run["name"] for run in report["runs"]] == names
+    assert set(report["ablations"]) == set(names[1:-1])  # the video VAEs' ablation is theirs only
+    assert [run["huge_pages"] for run in report["runs"]] == [name != "without huge_pages" for name in names]
     for name, change in unet3d_ablations.items():
         run = next(run for run in report["runs"] if run["name"] == name)
         assert all(run["speedups"][key] == value for key, value in change.items())

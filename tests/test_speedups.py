@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,6 +15,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from videogen import HUGE_PAGES_VARIABLE
 from videogen.engines import load_engine
 from videogen.errors import FieldError
 from videogen.families.base import Inputs
@@ -116,3 +120,40 @@ def test_offload_needs_cuda(tiny_unet3d: Path, tmp_path: Path) -> None:
     )
     with pytest.raises(FieldError, match="offload: 'model' is not allowed; offloading needs a CUDA device"):
         generate(request)
+
+
+HUGE_PAGE_PROBE = """
+import sys
+if sys.argv[1] == "torch-first":
+    import torch
+import videogen, torch
+tensor = torch.ones(64 * 2**20 // 4)  # 64 MB, touched
+rollup = open("/proc/self/smaps_rollup").read()
+huge_kb = next(int(line.split()[1]) for line in rollup.splitlines() if line.startswith("AnonHugePages:"))
+print(videogen.HUGE_PAGES, huge_kb >= 32 * 1024)
+"""
+
+
+def _transparent_huge_pages() -> str:
+    try:
+        return Path("/sys/kernel/mm/transparent_hugepage/enabled").read_text()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif("[never]" in _transparent_huge_pages() or not _transparent_huge_pages(),
+                    reason="the kernel has no transparent huge pages")  # fmt: skip
+@pytest.mark.parametrize(
+    ("order", "variable", "expected"),
+    [("videogen-first", None, "True True"), ("videogen-first", "0", "False False"),
+     ("torch-first", None, "True True")],  # torch reads the variable at its first allocation, not on import
+)  # fmt: skip
+def test_importing_videogen_puts_large_tensors_on_huge_pages(
+    order: str, variable: str | None, expected: str
+) -> None:
+    environment = {key: value for key, value in os.environ.items() if key != HUGE_PAGES_VARIABLE}
+    if variable is not None:
+        environment[HUGE_PAGES_VARIABLE] = variable
+    done = subprocess.run([sys.executable, "-c", HUGE_PAGE_PROBE, order], env=environment,
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert done.stdout.split() == expected.split()

@@ -4,6 +4,7 @@ settings and seed, each run in a fresh process, the two sides interleaved."""
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -18,6 +19,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from videogen import HUGE_PAGES_VARIABLE
 from videogen.bench.flops import count_flops
 from videogen.bench.random_weights import random_model
 from videogen.bench.worker import Case
@@ -41,6 +43,10 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "without fused_qkv": {"fused_qkv": False},
     "with channels_last": {"channels_last": True},
 }
+#: ablations of a process-wide setting: the environment the run's process starts with
+ENVIRONMENT_ABLATIONS: dict[str, dict[str, str]] = {"without huge_pages": {HUGE_PAGES_VARIABLE: "0"}}
+#: the stock pipeline runs as torch runs by default, without videogen's huge-page allocation
+STOCK_ENVIRONMENT = {HUGE_PAGES_VARIABLE: "0"}
 #: ablations of a measure that exists in some families only
 FAMILIES_OF_ABLATION = {"without lean_vae": ("wan", "ltx")}
 #: per-run figures that are summarised (median) and compared
@@ -93,13 +99,16 @@ def run_bench(options: BenchOptions, on_run: Callable[[str], None] | None = None
         base = replace(base, image=image, speedups=asdict(ours))
         plan = []
         for round_ in range(options.repeats):
-            pair = [base, replace(base, side="diffusers", name="diffusers", speedups={})]
+            stock = replace(base, side="diffusers", name="diffusers", speedups={})
+            pair = [base, replace(stock, environment=STOCK_ENVIRONMENT)]
             plan += pair if round_ % 2 == 0 or not options.vs_diffusers else pair[::-1]
         if not options.vs_diffusers:
             plan = [case for case in plan if case.side == "videogen"]
         if options.ablate:  # between two runs of the defaults, which they are compared with (median)
             for name, change in _ablations(spec.family).items():
                 plan.append(replace(base, name=name, speedups=asdict(replace(ours, **change))))
+            for name, environment in ENVIRONMENT_ABLATIONS.items():
+                plan.append(replace(base, name=name, environment=environment))
             plan.append(base)
         runs = []
         for index, case in enumerate(plan):
@@ -159,7 +168,7 @@ def _run(case: Case, work: Path, index: int) -> dict[str, Any]:
     case_file, result_file = work / f"case-{index}.json", work / f"result-{index}.json"
     case_file.write_text(json.dumps(asdict(case)))
     command = [sys.executable, "-m", "videogen.bench.worker", str(case_file), str(result_file)]
-    done = subprocess.run(command, capture_output=True, text=True)
+    done = subprocess.run(command, capture_output=True, text=True, env={**os.environ, **case.environment})
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise UserError(f"bench: the {case.name} run failed (exit {done.returncode}):\n{tail}")
@@ -246,7 +255,7 @@ def _report(
         report["ablations"] = {
             name: {figure: _ratio(summaries[name][figure], default[figure]) for figure in FIGURES}
             | {"max_abs_difference": _difference(by_name["videogen"][0], by_name[name][0])}
-            for name in _ablations(spec.family)
+            for name in [*_ablations(spec.family), *ENVIRONMENT_ABLATIONS]
         }
     return report
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 from PIL import Image
 
+from videogen import HUGE_PAGES
 from videogen.bench.meter import Meter, synchronize
 from videogen.engines import load_engine
 from videogen.families.base import Inputs
@@ -44,6 +45,7 @@ class Case:
     speedups: dict[str, Any] = field(default_factory=dict)
     frames_path: str = ""
     decode_budget_mb: float | None = None  # side "decode": decode random latents within this budget
+    environment: dict[str, str] = field(default_factory=dict)  # variables the run's process starts with
 
 
 def run_decode(case: Case) -> dict[str, Any]:
@@ -109,6 +111,7 @@ def run_case(case: Case) -> dict[str, Any]:
         "name": case.name,
         "side": case.side,
         "speedups": case.speedups if case.side == "videogen" else None,
+        "huge_pages": HUGE_PAGES,
         "load_s": loaded - started,
         "encode_s": meter.seconds["encode"],
         "unet_s": meter.seconds["unet"],

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from videogen import HUGE_PAGES
 from videogen.errors import FieldError
 from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
@@ -114,6 +115,8 @@ def prepare_modules(
         module.eval().requires_grad_(False)
         if speedups.offload is None:
             module.to(device)
+    if device.type == "cpu" and HUGE_PAGES:  # a process-wide setting (``videogen.HUGE_PAGES_VARIABLE``)
+        applied["huge_pages"] = True
     # Inductor lowers linear layers itself and cannot trace the oneDNN operator
     if device.type == "cpu" and speedups.onednn_linear and not speedups.compile and onednn_linear_available():
         applied["onednn_linear_layers"] = sum(use_onednn_linear(module) for module in modules)
