@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from diffusers.models.activations import GEGLU, GELU
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from torch import nn
@@ -24,13 +26,15 @@ from videogen.memory import resident_mb
 from videogen.request import Request, resolve_request
 from videogen.sampling.progress import Reporter
 from videogen.speedups import Speedups
+from videogen.speedups.fused_activation import use_fused_activations
 from videogen.speedups.onednn_linear import OneDNNLinear, onednn_linear_available
 from videogen.speedups.weight_pages import file_mappings, release_pages_after_forward
 
-PLAIN = Speedups(onednn_linear=False, release_weights=False, fused_qkv=False)
+PLAIN = Speedups(onednn_linear=False, fused_activation=False, release_weights=False, fused_qkv=False)
 VARIANTS = {
     "default": Speedups(),
     "fused_qkv": replace(PLAIN, fused_qkv=True),
+    "fused_activation": replace(PLAIN, fused_activation=True),
     "channels_last": replace(PLAIN, channels_last=True),
     "math_attention": replace(PLAIN, attention="math"),
     "no_grad": replace(PLAIN, inference_mode=False),
@@ -65,7 +69,7 @@ def test_each_speedup_leaves_the_output_equal(plain, tiny_unet3d, tiny_svd, fami
     assert np.abs(frames - plain[family]).max() < 1e-4  # float rounding (summation order) only
     if name == "default" and onednn_linear_available():
         assert applied["onednn_linear_layers"] > 10
-        assert applied["released_weight_mb"] > 0
+        assert applied["released_weight_mb"] > 0 and applied["fused_activations"] > 0
     if name == "fused_qkv" and family == "unet3d":
         assert applied["fused_qkv"] is True
 
@@ -86,6 +90,53 @@ def test_onednn_linear_matches_torch_and_keeps_the_state_dict() -> None:
 
 
 @pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc")
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: GEGLU(48, 80),
+        lambda: GEGLU(48, 80, bias=False),
+        lambda: GELU(48, 80),
+        lambda: GELU(48, 80, "tanh"),
+    ],
+    ids=["geglu", "geglu-no-bias", "gelu", "gelu-tanh"],
+)
+def test_fused_activations_match_diffusers_and_keep_the_state_dict(make) -> None:
+    if not onednn_linear_available():
+        pytest.skip("this PyTorch build has no oneDNN")
+    torch.manual_seed(0)
+    stock, x = make(), torch.randn(2, 37, 48)
+    fused = make()
+    fused.load_state_dict(stock.state_dict())
+    assert use_fused_activations(fused) == 1 and type(fused).__name__.startswith("Fused")
+    with torch.inference_mode():
+        expected, got = stock(x), fused(x)
+    assert got.shape == expected.shape and (got - expected).abs().max() < 1e-5
+    assert fused.state_dict().keys() == stock.state_dict().keys()
+    with torch.enable_grad():  # training takes the stock path, so gradients flow
+        fused(x.requires_grad_()).sum().backward()
+    assert x.grad is not None
+
+
+def test_a_wrapped_projection_takes_the_stock_path() -> None:
+    """A LoRA (or any wrapper) on the projection is not bypassed by the fused product."""
+
+    class Doubled(nn.Module):
+        def __init__(self, inner: nn.Linear) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return 2 * self.inner(x)
+
+    module, x = GEGLU(16, 24), torch.randn(3, 16)
+    use_fused_activations(module)
+    with torch.inference_mode():
+        plain = module(x)
+        module.proj = Doubled(module.proj)
+        value, gate = (2 * module.proj.inner(x)).chunk(2, dim=-1)
+        assert torch.allclose(module(x), value * F.gelu(gate)) and not torch.allclose(module(x), plain)
+
+
 def test_released_weight_pages_leave_the_resident_set_and_come_back_intact(tmp_path: Path) -> None:
     torch.manual_seed(0)
     model = nn.Sequential(*(nn.Linear(1024, 1024) for _ in range(24)))  # 96 MB of weights

@@ -36,6 +36,7 @@ from videogen.speedups import Speedups
 #: Speedups switched off (or on) one at a time against videogen's defaults, to show each one's effect.
 ABLATIONS: dict[str, dict[str, Any]] = {
     "without onednn_linear": {"onednn_linear": False},
+    "without fused_activation": {"fused_activation": False},
     "without release_weights": {"release_weights": False},
     "without lean_vae": {"lean_vae": False},
     "no_grad, not inference_mode": {"inference_mode": False},

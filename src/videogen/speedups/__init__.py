@@ -20,6 +20,7 @@ from torch import nn
 
 from videogen import HUGE_PAGES
 from videogen.errors import FieldError
+from videogen.speedups.fused_activation import use_fused_activations
 from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
 from videogen.speedups.video_vae import use_lean_video_vae
@@ -34,6 +35,8 @@ class Speedups:
 
     #: CPU fp32 linear layers through oneDNN instead of MKL (about 2x on these matrices here)
     onednn_linear: bool = True
+    #: CPU: feed-forward GEGLU/GELU as oneDNN post-operations of their linear layer (``fused_activation``)
+    fused_activation: bool = True
     #: CPU: each block drops its memory-mapped weight pages after it ran (the page cache keeps them)
     release_weights: bool = True
     #: CPU: Wan's and LTX's VAEs convolve in oneDNN only and copy less (``speedups.video_vae``)
@@ -120,6 +123,15 @@ def prepare_modules(
     # Inductor lowers linear layers itself and cannot trace the oneDNN operator
     if device.type == "cpu" and speedups.onednn_linear and not speedups.compile and onednn_linear_available():
         applied["onednn_linear_layers"] = sum(use_onednn_linear(module) for module in modules)
+    if (
+        device.type == "cpu"
+        and speedups.fused_activation
+        and not speedups.compile
+        and onednn_linear_available()
+    ):
+        fused = sum(use_fused_activations(module) for module in modules)
+        if fused:
+            applied["fused_activations"] = fused
     if device.type == "cpu" and speedups.lean_vae and not speedups.compile:
         lean = sum(use_lean_video_vae(module) for module in modules)
         if lean:
