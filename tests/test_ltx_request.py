@@ -37,6 +37,15 @@ def test_each_release_gets_its_model_cards_settings() -> None:
     assert (distilled.steps, distilled.guidance, distilled.guidance_rescale) == (8, 1.0, 0.7)
 
 
+@pytest.mark.parametrize("model", ["ltx-video", "ltx-video-distilled", "wan2.1-t2v-1.3b", "modelscope-t2v"])
+def test_a_resolved_request_resolves_to_itself(model) -> None:
+    """A resolved request handed on (a chain's segment, a worker, a cluster actor) is taken again as it
+    is: no field the model does not read is filled in, so none is refused the second time."""
+    resolved = _resolved(model=model)
+    assert resolve_request(resolved)[0] == resolved
+    assert (resolved.scheduler is None) == model.startswith("ltx")
+
+
 def test_steps_or_timesteps_set_the_schedule() -> None:
     evenly = _resolved(model="ltx-video-distilled", steps=20)
     assert (evenly.steps, evenly.timesteps) == (20, None)  # steps given: the distilled schedule is dropped

@@ -768,7 +768,7 @@ def resolve_request(request: Request) -> tuple[Request, ModelSpec]:
             "height": request.height or d.height,
             "width": request.width or d.width,
             **_schedule(request, d, taken),
-            "scheduler": request.scheduler or d.scheduler,
+            "scheduler": (request.scheduler or d.scheduler) if "scheduler" in taken else None,
             "fps": request.fps or d.fps,
             "revision": request.revision or spec.revision,
             "variant": request.variant or spec.variant,

@@ -12,9 +12,17 @@ the size). Every later segment continues the one before it over ``overlap`` shar
 The shared frames are blended from the old segment into the new one (a linear cross-fade whose
 first frame is the old segment's, so the seam is continuous), after the new segment's colours have
 been matched to the old one's over those frames (``media.colour``). Each segment has its own seed
-(the request's seed + its index) and, with ``segment_prompts``, its own prompt; on ModelScope and
-Zeroscope the prompt travels over the shared frames (``sampling.prompt_travel``). With
+(the request's seed + its index) and, with ``segment_prompts``, its own prompt, which travels from
+the previous segment's over the shared frames (``sampling.prompt_travel``; models without a prompt,
+SVD, ignore it). With
 ``anchor_image`` an image-to-video segment keeps the input image's identity (``Inputs.anchor``).
+
+A continuation is handed pixels, never the previous segment's latents, on purpose: colour matching
+and the cross-fade work on decoded frames, and a segment that started from the uncorrected latents
+would bring back the drift the matching removed; SVD is conditioned on the latent of the frame with
+noise added in pixel space; and the causal video VAEs of Wan and LTX-Video encode a first latent frame
+from one frame alone, while a segment's last latent frame stands for 4 or 8 frames given all before
+them, so it is not a start those models can take.
 
 Frames are produced and handed on one segment at a time (``Chain.frames`` is a generator), so a
 chain of any length holds one segment and the shared frames in memory, not the whole video.
@@ -212,14 +220,15 @@ class Chain:
         """The next segment's input: the shared frames as a clip (the last one held), or the first
         shared frame as its image."""
         pixels = np.round(np.clip(tail, 0, 1) * 255).astype(np.uint8)
+        travel = {
+            "previous_prompt": self.plan.prompts[index - 1] if index > 0 else None,
+            "travel_frames": len(pixels),
+        }
         if self.plan.by == "image":
             anchor = self.first_inputs.image if self.request.anchor_image else None
-            return Inputs(image=Image.fromarray(pixels[0]), anchor=anchor)
+            return Inputs(image=Image.fromarray(pixels[0]), anchor=anchor, **travel)
         held = np.repeat(pixels[-1:], self.request.num_frames - len(pixels), axis=0)
-        previous = self.plan.prompts[index - 1] if index > 0 else None
-        return Inputs(
-            video=np.concatenate([pixels, held]), previous_prompt=previous, travel_frames=len(pixels)
-        )
+        return Inputs(video=np.concatenate([pixels, held]), **travel)
 
     def _extended(self) -> Iterator[np.ndarray]:
         """The video being extended, fitted to the request's size, frame by frame."""

@@ -48,7 +48,7 @@ class Inputs:
     #: the image whose CLIP embedding conditions the video in place of ``image``'s (SVD, Wan 2.1 I2V):
     #: a chain's later segments start from their frame but keep the original image's identity
     anchor: Image.Image | None = None
-    #: prompt travel (ModelScope, Zeroscope): the prompt the first ``travel_frames`` frames blend from
+    #: prompt travel (a chained segment): the prompt the first ``travel_frames`` frames blend from
     previous_prompt: str | None = None
     travel_frames: int = 0
     #: LTX-Video keyframes, in the order the request gives them

@@ -26,7 +26,8 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 
@@ -55,8 +56,10 @@ from videogen.families.transformer_cache import TransformerCache, ltx_tail
 from videogen.families.undecoded import DecodeFailed
 from videogen.families.wan_memory import Tiling, prepare_transformer_modules
 from videogen.request import Request
+from videogen.sampling.frame_cross_attention import FrameText, frame_text
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
+from videogen.sampling.prompt_travel import blended, latent_frame_weights
 from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
@@ -164,6 +167,7 @@ class LTXEngine:
         masked = plan.recipe == CONDITIONS
         prompt = self.encode_prompt(request.prompt or "", masked)
         negative = self.encode_prompt(request.negative_prompt or "", masked) if request.guidance > 1 else None
+        travel = self.travelling_text(request, inputs, prompt, plan, row=0 if negative is None else 1)
         encode_seconds = time.perf_counter() - started
         videos: list[GeneratedVideo] = []
         for index, seed in enumerate(seeds):
@@ -175,7 +179,7 @@ class LTXEngine:
             self.cache.configure(request.cache_threshold)
             on_step = partial(report, "denoise", index)
             latents = self.denoise(
-                tokens, timesteps, scheduler, prompt, negative, request, plan, generator, on_step
+                tokens, timesteps, scheduler, prompt, negative, request, plan, generator, on_step, travel
             )
             saved = self.decode_inputs(latents, request, generator)
             denoised = time.perf_counter()
@@ -277,6 +281,31 @@ class LTXEngine:
         hidden = self.text_encoder(ids, attention_mask=mask if masked else None)[0]
         return Prompt(hidden.to(self.device, self.dtype), mask.to(self.device))
 
+    def travelling_text(
+        self, request: Request, inputs: Inputs, prompt: Prompt, plan: Plan, row: int
+    ) -> FrameText | None:
+        """Prompt travel (a chained segment whose prompt changes): the text that the first latent
+        frames of batch row ``row`` read, ``inputs.previous_prompt`` blended into the prompt over the
+        first ``inputs.travel_frames`` frames (``sampling.prompt_travel``); None when nothing travels.
+
+        A blended frame sees the tokens of either prompt (the union of their masks); the first latent
+        frame, all the previous prompt, sees that prompt's tokens alone.
+        """
+        if inputs.previous_prompt is None or inputs.previous_prompt == request.prompt:
+            return None
+        weights = latent_frame_weights(request.num_frames, inputs.travel_frames, self.layout.temporal)
+        weights = weights[weights < 1]  # the ramp's frames; the weights only rise
+        if not len(weights):
+            return None
+        previous = self.encode_prompt(inputs.previous_prompt, plan.recipe == CONDITIONS)
+        embeds = blended(previous.embeds[0], prompt.embeds[0], weights)
+        either = previous.mask[0] | prompt.mask[0]
+        masks = torch.stack([previous.mask[0] if w == 0 else either for w in weights])
+        bias = ((1 - masks.to(self.dtype)) * -10000.0).unsqueeze(1)  # as the transformer makes its own
+        _, _, _, height, width = plan.shape
+        per_frame = (height // self.layout.patch) * (width // self.layout.patch)
+        return FrameText(self.transformer.caption_projection(embeds), bias, per_frame, row=row)
+
     def normalised(self, latents: torch.Tensor) -> torch.Tensor:
         """VAE latents (1, c, f, h, w) -> the transformer's space: (latents - mean) * scaling / std."""
         mean, std = self._statistics(latents)
@@ -356,13 +385,16 @@ class LTXEngine:
         plan: Plan,
         generator: torch.Generator,
         on_step: Callable[[int, int, torch.Tensor], None],
+        travel: FrameText | None = None,
     ) -> torch.Tensor:
         """Run the sampler over ``timesteps``; return the video's final latents (1, c, f, h, w), float32.
 
         With guidance (``negative`` given) each step makes one transformer call on the negative and
         the positive prompt as a batch of two, as diffusers does, and mixes them:
-        uncond + guidance * (cond - uncond), rescaled by ``guidance_rescale``.
+        uncond + guidance * (cond - uncond), rescaled by ``guidance_rescale``. With ``travel`` the
+        prompt's first latent frames read their own text (prompt travel).
         """
+        text = None if travel is None else replace(travel, start=tokens.extra)
         latents = tokens.latents
         noise_scale = request.image_cond_noise_scale
         noise_scale = DEFAULT_IMAGE_COND_NOISE_SCALE if noise_scale is None else noise_scale
@@ -372,7 +404,7 @@ class LTXEngine:
                 latents = renoised_held(tokens, latents, t / 1000.0, noise_scale, generator)
             timestep = self.token_timesteps(t, tokens, plan.recipe)
             batch = context.embeds.shape[0]
-            velocity = self.predict(latents, timestep, context, tokens, plan, request.fps, batch)
+            velocity = self.predict(latents, timestep, context, tokens, plan, request.fps, batch, text)
             if negative is not None:
                 uncond, cond = velocity.chunk(2)
                 velocity = uncond + request.guidance * (cond - uncond)
@@ -429,9 +461,11 @@ class LTXEngine:
         plan: Plan,
         fps: float,
         batch: int,
+        text: FrameText | None = None,
     ) -> torch.Tensor:
         """One transformer call on ``batch`` copies of the tokens (one per prompt in ``context``), in
-        the "cond_uncond" cache context diffusers' LTX pipelines use; float32 velocities."""
+        the "cond_uncond" cache context diffusers' LTX pipelines use; float32 velocities. With
+        ``text`` the first latent frames' cross-attention reads it (prompt travel)."""
         if tokens.coords is not None:
             positions: dict[str, object] = {"video_coords": tokens.coords.repeat(batch, 1, 1)}
         else:
@@ -445,7 +479,9 @@ class LTXEngine:
             }
         model_input = latents.repeat(batch, 1, 1).to(self.dtype)
         timestep = timestep.expand(batch, *timestep.shape[1:])
-        with self.transformer.cache_context("cond_uncond"):
+        blocks = self.transformer.transformer_blocks
+        travelling = frame_text([block.attn2 for block in blocks], text) if text else nullcontext()
+        with self.transformer.cache_context("cond_uncond"), travelling:
             velocity = self.transformer(
                 hidden_states=model_input,
                 encoder_hidden_states=context.embeds,

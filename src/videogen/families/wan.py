@@ -25,6 +25,7 @@ import json
 import re
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -60,8 +61,10 @@ from videogen.families.wan_memory import (
     prepare_transformer_modules,
 )
 from videogen.request import Request
+from videogen.sampling.frame_cross_attention import FrameText, frame_text
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
+from videogen.sampling.prompt_travel import blended, latent_frame_weights
 from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
@@ -228,6 +231,7 @@ class WanEngine:
         conditioning = self.image_conditioning(request, inputs)
         prompt = self.encode_prompt(request.prompt or "")
         negative = self.encode_prompt(request.negative_prompt or "") if self.guided(request) else None
+        travel = self.travelling_text(request, inputs, prompt)
         clip = self.encode_video(inputs.video) if inputs.video is not None else None
         encode_seconds = time.perf_counter() - started
         videos = []
@@ -244,7 +248,7 @@ class WanEngine:
             on_step = partial(report, "denoise", index)
             self.cache.configure(request.cache_threshold)
             latents, counts = self.denoise(
-                latents, timesteps, scheduler, prompt, negative, request, on_step, conditioning
+                latents, timesteps, scheduler, prompt, negative, request, on_step, conditioning, travel
             )
             denoised = time.perf_counter()
             report("decode", index)
@@ -320,6 +324,26 @@ class WanEngine:
             steps = self.scheduler_config.get("num_train_timesteps", 1000)
             return FlowMatchEulerDiscreteScheduler(num_train_timesteps=steps, shift=shift)
         raise ValueError(f"scheduler: {request.scheduler!r}; Wan models take {' or '.join(WAN_SCHEDULERS)}")
+
+    def travelling_text(self, request: Request, inputs: Inputs, prompt: torch.Tensor) -> dict[str, FrameText]:
+        """Prompt travel (a chained segment whose prompt changes): for each expert, the text that the
+        first latent frames read, ``inputs.previous_prompt`` blended into the prompt over the first
+        ``inputs.travel_frames`` frames (``sampling.prompt_travel``); empty when nothing travels."""
+        if inputs.previous_prompt is None or inputs.previous_prompt == request.prompt:
+            return {}
+        temporal = self.vae.config.scale_factor_temporal
+        weights = latent_frame_weights(request.num_frames, inputs.travel_frames, temporal)
+        weights = weights[weights < 1]  # the ramp's frames; the weights only rise
+        if not len(weights):
+            return {}
+        embeds = blended(self.encode_prompt(inputs.previous_prompt)[0], prompt[0], weights)
+        _, _, _, height, width = self.latent_shape(request.num_frames, request.height, request.width)
+        texts = {}
+        for expert in self.experts(request):
+            _, patch_h, patch_w = expert.model.config.patch_size
+            context = expert.model.condition_embedder.text_embedder(embeds)
+            texts[expert.name] = FrameText(context, None, (height // patch_h) * (width // patch_w))
+        return texts
 
     def encode_prompt(self, text: str) -> torch.Tensor:
         """UMT5 embeddings (1, MAX_SEQUENCE_LENGTH, dim) of one prompt, in the transformer's dtype.
@@ -457,6 +481,7 @@ class WanEngine:
         request: Request,
         on_step: Callable[[int, int, torch.Tensor], None],
         conditioning: Conditioning,
+        travel: dict[str, FrameText] | None = None,
     ) -> tuple[torch.Tensor, dict[str, int]]:
         """Run the sampler over ``timesteps``; return the final latents (1, z, F', h, w), float32, with
         any held parts restored, and how many steps each expert ran.
@@ -464,7 +489,9 @@ class WanEngine:
         Each step calls the expert for its timestep once with the prompt and, when that expert's
         guidance is above 1, once with the negative prompt (separate calls, each in its own cache
         context, as diffusers makes them), and mixes them: uncond + guidance * (cond - uncond).
+        ``travel`` (per expert) is the text of the prompt call's first latent frames (prompt travel).
         """
+        travel = travel or {}
         experts = self.experts(request)
         counts = {expert.name: 0 for expert in experts}
         for i, t in enumerate(timesteps):
@@ -476,7 +503,7 @@ class WanEngine:
             else:
                 timestep = t.expand(latents.shape[0])
             call = partial(self.predict, expert.model, model_input, timestep, conditioning.image_embeds)
-            velocity = call(prompt, "cond")
+            velocity = call(prompt, "cond", travel.get(expert.name))
             if expert.guidance > 1.0 and negative is not None:
                 uncond = call(negative, "uncond")
                 velocity = uncond + expert.guidance * (velocity - uncond)
@@ -492,10 +519,13 @@ class WanEngine:
         image_embeds: torch.Tensor | None,
         context: torch.Tensor,
         branch: str,
+        text: FrameText | None = None,
     ) -> torch.Tensor:
         """One transformer call, in the cache context ``branch`` ("cond" or "uncond") that diffusers'
-        cache hooks (First Block Cache, MagCache, TaylorSeer) keep their state under."""
-        with model.cache_context(branch):
+        cache hooks (First Block Cache, MagCache, TaylorSeer) keep their state under; with ``text``,
+        the first latent frames' cross-attention reads it (prompt travel)."""
+        travelling = frame_text([block.attn2 for block in model.blocks], text) if text else nullcontext()
+        with model.cache_context(branch), travelling:
             return model(
                 hidden_states=model_input,
                 timestep=timestep,
