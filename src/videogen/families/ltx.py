@@ -59,7 +59,7 @@ from videogen.request import Request
 from videogen.sampling.frame_cross_attention import FrameText, frame_text
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
-from videogen.sampling.prompt_travel import blended, latent_frame_weights
+from videogen.sampling.prompt_travel import blended, travelled_weights
 from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
@@ -291,10 +291,13 @@ class LTXEngine:
         A blended frame sees the tokens of either prompt (the union of their masks); the first latent
         frame, all the previous prompt, sees that prompt's tokens alone.
         """
-        if inputs.previous_prompt is None or inputs.previous_prompt == request.prompt:
-            return None
-        weights = latent_frame_weights(request.num_frames, inputs.travel_frames, self.layout.temporal)
-        weights = weights[weights < 1]  # the ramp's frames; the weights only rise
+        weights = travelled_weights(
+            inputs.previous_prompt,
+            request.prompt,
+            request.num_frames,
+            inputs.travel_frames,
+            self.layout.temporal,
+        )
         if not len(weights):
             return None
         previous = self.encode_prompt(inputs.previous_prompt, plan.recipe == CONDITIONS)

@@ -64,7 +64,7 @@ from videogen.request import Request
 from videogen.sampling.frame_cross_attention import FrameText, frame_text
 from videogen.sampling.noisy_seeding import start_timesteps
 from videogen.sampling.progress import Reporter
-from videogen.sampling.prompt_travel import blended, latent_frame_weights
+from videogen.sampling.prompt_travel import blended, travelled_weights
 from videogen.sampling.seeds import cpu_generator, cpu_randn
 from videogen.speedups import DEFAULT_SPEEDUPS, Speedups
 
@@ -329,11 +329,10 @@ class WanEngine:
         """Prompt travel (a chained segment whose prompt changes): for each expert, the text that the
         first latent frames read, ``inputs.previous_prompt`` blended into the prompt over the first
         ``inputs.travel_frames`` frames (``sampling.prompt_travel``); empty when nothing travels."""
-        if inputs.previous_prompt is None or inputs.previous_prompt == request.prompt:
-            return {}
         temporal = self.vae.config.scale_factor_temporal
-        weights = latent_frame_weights(request.num_frames, inputs.travel_frames, temporal)
-        weights = weights[weights < 1]  # the ramp's frames; the weights only rise
+        weights = travelled_weights(
+            inputs.previous_prompt, request.prompt, request.num_frames, inputs.travel_frames, temporal
+        )
         if not len(weights):
             return {}
         embeds = blended(self.encode_prompt(inputs.previous_prompt)[0], prompt[0], weights)

@@ -50,6 +50,17 @@ def latent_frame_weights(num_frames: int, frames: int, temporal: int) -> np.ndar
     return np.array(latent)
 
 
+def travelled_weights(
+    previous_prompt: str | None, prompt: str | None, num_frames: int, frames: int, temporal: int
+) -> np.ndarray:
+    """The new prompt's weight at the latent frames that travel (those below 1, the first few): none
+    when there is no previous prompt or it is the same prompt."""
+    if previous_prompt is None or previous_prompt == prompt:
+        return np.zeros(0)
+    weights = latent_frame_weights(num_frames, frames, temporal)
+    return weights[weights < 1]  # the weights only rise
+
+
 def blended(previous: torch.Tensor, new: torch.Tensor, weights: np.ndarray) -> torch.Tensor:
     """(len(weights), *new.shape): ``(1 - w) * previous + w * new`` for each weight."""
     return torch.stack([(1 - float(w)) * previous + float(w) * new for w in weights])
