@@ -347,5 +347,10 @@ def test_a_chained_segment_whose_prompt_changes_travels_from_the_previous_prompt
         return generate_once(request, seeds, report, given)
 
     engine.generate = spy
-    chain_of(engine, segments=3, colour_match=False, overlap=3, segment_prompts=["a", "b", "b"])
+    chain, _ = chain_of(engine, segments=3, colour_match=False, overlap=3, segment_prompts=["a", "b", "b"])
     assert [(i.previous_prompt, i.travel_frames) for i in inputs] == [(None, 0), ("a", 3), ("b", 3)]
+    assert [segment.get("prompt_travel") for segment in chain.segments] == [
+        None,
+        {"from": "a", "frames": 3},
+        None,
+    ]

@@ -197,11 +197,12 @@ class Chain:
             generated = range(1, len(self.plan.seeds))
         for index in generated:
             start = joiner.written
-            frames = self._generate(index, self._continuation(joiner.tail, index))
+            inputs = self._continuation(joiner.tail, index)
+            frames = self._generate(index, inputs)
             count = len(frames)
             yield from joiner.add(frames)
             del frames
-            self._record(index, start, start + count, self.plan.by)
+            self._record(index, start, start + count, self.plan.by, inputs)
         yield from joiner.finish()
 
     def _generate(self, index: int, inputs: Inputs) -> np.ndarray:
@@ -237,13 +238,17 @@ class Chain:
             fitted = fit_image(image, request.width, request.height, request.fit, request.background)
             yield np.asarray(fitted, dtype=np.float32) / 255.0
 
-    def _record(self, index: int, start: int, end: int, by: str | None) -> None:
-        self.segments.append(
-            {
-                "index": len(self.segments),
-                "seed": self.plan.seeds[index],
-                "prompt": self.plan.prompts[index],
-                "frames": [start, end],
-                "continues_by": by,
-            }
-        )
+    def _record(self, index: int, start: int, end: int, by: str | None, inputs: Inputs | None = None) -> None:
+        """The sidecar's entry for a segment; one whose prompt travels says from which prompt, over how
+        many shared frames."""
+        prompt = self.plan.prompts[index]
+        entry: dict[str, object] = {
+            "index": len(self.segments),
+            "seed": self.plan.seeds[index],
+            "prompt": prompt,
+            "frames": [start, end],
+            "continues_by": by,
+        }
+        if inputs is not None and inputs.previous_prompt not in (None, prompt):
+            entry["prompt_travel"] = {"from": inputs.previous_prompt, "frames": inputs.travel_frames}
+        self.segments.append(entry)
