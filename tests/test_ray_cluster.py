@@ -23,7 +23,7 @@ from videogen.cluster.pool import Member, WorkerPool, choose, needed_bytes
 from videogen.cluster.shipping import PackedResult, pack_request, unpack_request, write_outputs
 from videogen.compare import CompareSettings, run_compare
 from videogen.errors import Cancelled, FieldError, UserError
-from videogen.generate import GenerationResult, generate
+from videogen.generate import generate
 from videogen.media.frames import read_video
 from videogen.metrics import EncoderSources
 from videogen.request import parse_request
@@ -49,8 +49,13 @@ def frames(path: Path) -> np.ndarray:
     return read_video(path)[0]
 
 
-def same_frames(one: GenerationResult, other: GenerationResult) -> None:
-    np.testing.assert_array_equal(frames(one.videos[0].files["mp4"]), frames(other.videos[0].files["mp4"]))
+def assert_same_video(one: Path, other: Path) -> None:
+    """Two mp4s of the same request, one made on an actor and one here: the same frames up to the
+    float summation order. Another process may lay its tensors out at other alignments, and oneDNN then
+    sums in another order; the tiny random SVD amplifies that, and the encoder can round a pixel the
+    other way. Another image or seed changes the tiny SVD's frames by 14-19 levels on average."""
+    difference = np.abs(frames(one).astype(np.int16) - frames(other))
+    assert difference.mean() < 0.5, f"mean difference {difference.mean():.2f} of 255"
 
 
 def test_a_run_on_an_actor_makes_the_frames_a_run_here_makes_and_streams_its_progress(
@@ -62,7 +67,7 @@ def test_a_run_on_an_actor_makes_the_frames_a_run_here_makes_and_streams_its_pro
     events = []
     remote = pool.run(request, WithPreviews(events.append, every=1))
     local = generate(request.model_copy(update={"out_dir": str(tmp_path / "b")}))
-    np.testing.assert_array_equal(frames(remote.videos[0].files["mp4"]), frames(local.videos[0].files["mp4"]))
+    assert_same_video(remote.videos[0].files["mp4"], local.videos[0].files["mp4"])
     steps = [event.step for event in events if event.stage == "denoise" and event.step]
     assert steps == [1, 2, 3] and all(
         event.preview for event in events if event.stage == "denoise" and event.step
@@ -78,7 +83,7 @@ def test_an_image_travels_to_the_actor_and_the_sidecar_names_the_original(pool, 
     fields = {**SMALL, "model": str(tiny_svd), "image": str(image), "steps": 2}
     remote = pool.run(parse_request({**fields, "out_dir": str(tmp_path / "a")}))
     local = generate(parse_request({**fields, "out_dir": str(tmp_path / "b")}))
-    np.testing.assert_array_equal(frames(remote.videos[0].files["mp4"]), frames(local.videos[0].files["mp4"]))
+    assert_same_video(remote.videos[0].files["mp4"], local.videos[0].files["mp4"])
     assert (
         remote.videos[0].files["mp4"].name.split("_", 1)[1]
         == local.videos[0].files["mp4"].name.split("_", 1)[1]
@@ -155,9 +160,7 @@ def test_a_folder_fans_out_over_both_workers_with_the_seeds_of_a_run_here(pool, 
     local = generate_batch(parse_request({**fields, "out_dir": str(tmp_path / "b")}))
     assert not remote.failures and [r.seed for r in remote.results] == [10, 11, 12, 13]
     for ours, theirs in zip(remote.results, local.results, strict=True):
-        np.testing.assert_array_equal(
-            frames(ours.videos[0].files["mp4"]), frames(theirs.videos[0].files["mp4"])
-        )
+        assert_same_video(ours.videos[0].files["mp4"], theirs.videos[0].files["mp4"])
     assert all(member.loaded == [str(tiny_svd)] for member in pool.members)  # both took images
 
 
