@@ -26,7 +26,6 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -482,9 +481,8 @@ class LTXEngine:
             }
         model_input = latents.repeat(batch, 1, 1).to(self.dtype)
         timestep = timestep.expand(batch, *timestep.shape[1:])
-        blocks = self.transformer.transformer_blocks
-        travelling = frame_text([block.attn2 for block in blocks], text) if text else nullcontext()
-        with self.transformer.cache_context("cond_uncond"), travelling:
+        attentions = [block.attn2 for block in self.transformer.transformer_blocks]
+        with self.transformer.cache_context("cond_uncond"), frame_text(attentions, text):
             velocity = self.transformer(
                 hidden_states=model_input,
                 encoder_hidden_states=context.embeds,

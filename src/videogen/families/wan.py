@@ -25,7 +25,6 @@ import json
 import re
 import time
 from collections.abc import Callable
-from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -523,8 +522,7 @@ class WanEngine:
         """One transformer call, in the cache context ``branch`` ("cond" or "uncond") that diffusers'
         cache hooks (First Block Cache, MagCache, TaylorSeer) keep their state under; with ``text``,
         the first latent frames' cross-attention reads it (prompt travel)."""
-        travelling = frame_text([block.attn2 for block in model.blocks], text) if text else nullcontext()
-        with model.cache_context(branch), travelling:
+        with model.cache_context(branch), frame_text([block.attn2 for block in model.blocks], text):
             return model(
                 hidden_states=model_input,
                 timestep=timestep,

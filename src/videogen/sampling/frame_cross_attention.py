@@ -88,8 +88,12 @@ class _FrameGrouped:
 
 
 @contextlib.contextmanager
-def frame_text(attentions: Iterable[nn.Module], text: FrameText) -> Iterator[None]:
-    """Within the block, the cross-attention modules ``attentions`` hand the travelled frames ``text``."""
+def frame_text(attentions: Iterable[nn.Module], text: FrameText | None) -> Iterator[None]:
+    """Within the block, the cross-attention modules ``attentions`` hand the travelled frames ``text``
+    (nothing changes without one)."""
+    if text is None:
+        yield
+        return
     saved = [(attention, attention.processor) for attention in attentions]
     for attention, processor in saved:
         attention.processor = _FrameGrouped(processor, text)
