@@ -42,6 +42,7 @@ ABLATIONS: dict[str, dict[str, Any]] = {
     "no_grad, not inference_mode": {"inference_mode": False},
     "math attention": {"attention": "math"},
     "without fused_qkv": {"fused_qkv": False},
+    "without context_cache": {"context_cache": False},
     "with channels_last": {"channels_last": True},
 }
 #: ablations of a process-wide setting: the environment the run's process starts with
@@ -49,7 +50,7 @@ ENVIRONMENT_ABLATIONS: dict[str, dict[str, str]] = {"without huge_pages": {HUGE_
 #: the stock pipeline runs as torch runs by default, without videogen's huge-page allocation
 STOCK_ENVIRONMENT = {HUGE_PAGES_VARIABLE: "0"}
 #: ablations of a measure that exists in some families only
-FAMILIES_OF_ABLATION = {"without lean_vae": ("wan", "ltx")}
+FAMILIES_OF_ABLATION = {"without lean_vae": ("wan", "ltx"), "without context_cache": ("wan", "ltx")}
 #: per-run figures that are summarised (median) and compared
 FIGURES = ("load_s", "encode_s", "unet_step_s", "unet_s", "decode_s", "generate_s", "total_s", "peak_rss_mb",
            "peak_vram_mb")  # fmt: skip

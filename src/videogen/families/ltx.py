@@ -401,19 +401,21 @@ class LTXEngine:
         noise_scale = request.image_cond_noise_scale
         noise_scale = DEFAULT_IMAGE_COND_NOISE_SCALE if noise_scale is None else noise_scale
         context = prompt if negative is None else _batched(negative, prompt)
-        for i, t in enumerate(timesteps):
-            if plan.recipe == CONDITIONS and tokens.start is not None and noise_scale > 0:
-                latents = renoised_held(tokens, latents, t / 1000.0, noise_scale, generator)
-            timestep = self.token_timesteps(t, tokens, plan.recipe)
-            batch = context.embeds.shape[0]
-            velocity = self.predict(latents, timestep, context, tokens, plan, request.fps, batch, text)
-            if negative is not None:
-                uncond, cond = velocity.chunk(2)
-                velocity = uncond + request.guidance * (cond - uncond)
-                if request.guidance_rescale:
-                    velocity = rescaled(velocity, cond, request.guidance_rescale)
-            latents = self.step(scheduler, velocity, t, latents, timestep, tokens, plan.recipe)
-            on_step(i + 1, len(timesteps), self._video_latents(latents, tokens, plan))
+        attentions = [block.attn2 for block in self.transformer.transformer_blocks]
+        with self.speedups.remembering_text(attentions, [self.transformer.caption_projection]):
+            for i, t in enumerate(timesteps):
+                if plan.recipe == CONDITIONS and tokens.start is not None and noise_scale > 0:
+                    latents = renoised_held(tokens, latents, t / 1000.0, noise_scale, generator)
+                timestep = self.token_timesteps(t, tokens, plan.recipe)
+                batch = context.embeds.shape[0]
+                velocity = self.predict(latents, timestep, context, tokens, plan, request.fps, batch, text)
+                if negative is not None:
+                    uncond, cond = velocity.chunk(2)
+                    velocity = uncond + request.guidance * (cond - uncond)
+                    if request.guidance_rescale:
+                        velocity = rescaled(velocity, cond, request.guidance_rescale)
+                latents = self.step(scheduler, velocity, t, latents, timestep, tokens, plan.recipe)
+                on_step(i + 1, len(timesteps), self._video_latents(latents, tokens, plan))
         return self._video_latents(latents, tokens, plan)
 
     @staticmethod

@@ -20,6 +20,7 @@ frame). ``wan_conditioning`` makes them from the request's images (``image_condi
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import re
@@ -492,22 +493,31 @@ class WanEngine:
         travel = travel or {}
         experts = self.experts(request)
         counts = {expert.name: 0 for expert in experts}
-        for i, t in enumerate(timesteps):
-            expert = self.expert_at(t, scheduler, experts)
-            counts[expert.name] += 1
-            model_input = conditioning.model_input(latents, expert.model.dtype)
-            if self.expand_timesteps:
-                timestep = conditioning.token_timesteps(t, latents, expert.model.config.patch_size)
-            else:
-                timestep = t.expand(latents.shape[0])
-            call = partial(self.predict, expert.model, model_input, timestep, conditioning.image_embeds)
-            velocity = call(prompt, "cond", travel.get(expert.name))
-            if expert.guidance > 1.0 and negative is not None:
-                uncond = call(negative, "uncond")
-                velocity = uncond + expert.guidance * (velocity - uncond)
-            latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
-            on_step(i + 1, len(timesteps), latents)
+        with self.remembering_text(experts):
+            for i, t in enumerate(timesteps):
+                expert = self.expert_at(t, scheduler, experts)
+                counts[expert.name] += 1
+                model_input = conditioning.model_input(latents, expert.model.dtype)
+                if self.expand_timesteps:
+                    timestep = conditioning.token_timesteps(t, latents, expert.model.config.patch_size)
+                else:
+                    timestep = t.expand(latents.shape[0])
+                call = partial(self.predict, expert.model, model_input, timestep, conditioning.image_embeds)
+                velocity = call(prompt, "cond", travel.get(expert.name))
+                if expert.guidance > 1.0 and negative is not None:
+                    uncond = call(negative, "uncond")
+                    velocity = uncond + expert.guidance * (velocity - uncond)
+                latents = scheduler.step(velocity, t, latents, return_dict=False)[0]
+                on_step(i + 1, len(timesteps), latents)
         return conditioning.held(latents), counts
+
+    def remembering_text(self, experts: list[Expert]) -> contextlib.AbstractContextManager:
+        """The experts' text and image projections computed once per video (``context_cache``)."""
+        models = [expert.model for expert in experts]
+        embedder = [model.condition_embedder for model in models]
+        images = [e.image_embedder for e in embedder if e.image_embedder is not None]
+        captions = [e.text_embedder for e in embedder] + images
+        return self.speedups.remembering_text([b.attn2 for model in models for b in model.blocks], captions)
 
     @staticmethod
     def predict(

@@ -20,6 +20,7 @@ from torch import nn
 
 from videogen import HUGE_PAGES
 from videogen.errors import FieldError
+from videogen.speedups.context_projections import context_projections, remembered
 from videogen.speedups.fused_activation import use_fused_activations
 from videogen.speedups.offload import offload
 from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
@@ -41,6 +42,9 @@ class Speedups:
     release_weights: bool = True
     #: CPU: Wan's and LTX's VAEs convolve in oneDNN only and copy less (``speedups.video_vae``)
     lean_vae: bool = True
+    #: Wan, LTX-Video: the prompt's caption projection and cross-attention keys and values computed once
+    #: per video, not at every call (``speedups.context_projections``); not with ``offload``
+    context_cache: bool = True
     #: one projection for query, key and value in the models where it measured faster (``FUSED_QKV_MODELS``)
     fused_qkv: bool = True
     #: convolution weights in channels-last memory format
@@ -64,6 +68,21 @@ class Speedups:
         grad_free = torch.inference_mode() if self.inference_mode else torch.no_grad()
         with grad_free, _attention_backend(self.attention):
             yield
+
+    @property
+    def remembers_text(self) -> bool:
+        """Whether ``remembering_text`` remembers: ``context_cache`` is on and nothing is offloaded
+        (there memory is what is short, and the remembered keys and values take some)."""
+        return self.context_cache and self.offload is None
+
+    def remembering_text(
+        self, attentions: Sequence[nn.Module], captions: Sequence[nn.Module]
+    ) -> contextlib.AbstractContextManager:
+        """Within the block the cross-attention modules ``attentions`` and the caption projections
+        ``captions`` compute each prompt's projections once (where ``remembers_text``)."""
+        if not self.remembers_text:
+            return contextlib.nullcontext()
+        return remembered([*captions, *context_projections(attentions)])
 
 
 DEFAULT_SPEEDUPS = Speedups()
