@@ -27,12 +27,18 @@ from videogen.request import Request, resolve_request
 from videogen.sampling.progress import Reporter
 from videogen.speedups import Speedups
 from videogen.speedups.fused_activation import use_fused_activations
-from videogen.speedups.onednn_linear import OneDNNLinear, onednn_linear_available
+from videogen.speedups.onednn_linear import (
+    OneDNNLinear,
+    onednn_by_default,
+    onednn_linear_available,
+    prefers_onednn,
+)
 from videogen.speedups.weight_pages import file_mappings, release_pages_after_forward
 
 PLAIN = Speedups(onednn_linear=False, fused_activation=False, release_weights=False, fused_qkv=False)
 VARIANTS = {
     "default": Speedups(),
+    "onednn_linear": replace(PLAIN, onednn_linear=True),
     "fused_qkv": replace(PLAIN, fused_qkv=True),
     "fused_activation": replace(PLAIN, fused_activation=True),
     "channels_last": replace(PLAIN, channels_last=True),
@@ -67,11 +73,24 @@ def test_each_speedup_leaves_the_output_equal(plain, tiny_unet3d, tiny_svd, fami
     folder = tiny_unet3d if family == "unet3d" else tiny_svd
     frames, applied = _frames(folder, family, VARIANTS[name])
     assert np.abs(frames - plain[family]).max() < 1e-4  # float rounding (summation order) only
-    if name == "default" and onednn_linear_available():
+    if name == "onednn_linear" and onednn_linear_available():
         assert applied["onednn_linear_layers"] > 10
+    if name == "default" and onednn_linear_available():
+        assert ("onednn_linear_layers" in applied) == onednn_by_default()
         assert applied["released_weight_mb"] > 0 and applied["fused_activations"] > 0
     if name == "fused_qkv" and family == "unet3d":
         assert applied["fused_qkv"] is True
+
+
+def test_linear_layers_stay_on_mkl_on_intel_cpus_only() -> None:
+    intel = "processor\t: 0\nvendor_id\t: GenuineIntel\ncpu family\t: 6\n"
+    amd = "processor\t: 0\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\n"
+    assert not prefers_onednn(intel, mkl=True)
+    assert prefers_onednn(intel, mkl=False)  # a build without MKL has no fast stock path to keep
+    assert prefers_onednn(amd, mkl=True)
+    assert prefers_onednn("", mkl=True)
+    on_this_machine = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    assert Speedups().onednn_linear == prefers_onednn(on_this_machine, torch.backends.mkl.is_available())
 
 
 def test_onednn_linear_matches_torch_and_keeps_the_state_dict() -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from videogen.errors import FieldError
 from videogen.speedups.context_projections import context_projections, remembered
 from videogen.speedups.fused_activation import use_fused_activations
 from videogen.speedups.offload import offload
-from videogen.speedups.onednn_linear import onednn_linear_available, use_onednn_linear
+from videogen.speedups.onednn_linear import onednn_by_default, onednn_linear_available, use_onednn_linear
 from videogen.speedups.video_vae import use_lean_video_vae
 from videogen.speedups.weight_pages import release_pages_after_forward
 
@@ -34,8 +34,9 @@ __all__ = ["DEFAULT_SPEEDUPS", "Speedups", "check_compile", "prepare_modules"]
 class Speedups:
     """How an engine runs its modules. Every switch leaves the output equal within float rounding."""
 
-    #: CPU fp32 linear layers through oneDNN instead of MKL (about 2x on these matrices here)
-    onednn_linear: bool = True
+    #: CPU fp32 linear layers through oneDNN instead of MKL (about 2x on AMD; on by default except on
+    #: Intel CPUs, where MKL is as fast or faster: ``onednn_by_default``)
+    onednn_linear: bool = field(default_factory=onednn_by_default)
     #: CPU: feed-forward GEGLU/GELU as oneDNN post-operations of their linear layer (``fused_activation``)
     fused_activation: bool = True
     #: CPU: each block drops its memory-mapped weight pages after it ran (the page cache keeps them)

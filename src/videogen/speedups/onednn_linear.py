@@ -1,12 +1,18 @@
-"""Linear layers through oneDNN on the CPU.
+"""Linear layers through oneDNN on the CPU, where MKL is not at full speed.
 
-PyTorch sends fp32 ``nn.Linear`` on the CPU to MKL's sgemm. On the AMD EPYC machines this project
-is measured on, MKL runs that at half the rate oneDNN reaches for the same matrices (oneDNN already
-does the convolutions), and the linear layers are about 60% of a UNet's time. The result differs
-only by float rounding (a different summation order): BENCHMARKS.md has the measurements.
+PyTorch sends fp32 ``nn.Linear`` on the CPU to MKL's sgemm. MKL chooses its code path by the CPU's
+vendor: on the AMD EPYC machines this project is measured on, its sgemm ran at half the rate oneDNN
+reaches for the same matrices (oneDNN already does the convolutions), and the linear layers are
+about 60% of a UNet's time. On the Intel Xeon machines it is at full speed, and faster than oneDNN
+for the transformers' products (Wan 2.1 1.3B: a call 5-7% faster at 336 and 1950 tokens; LTX-Video
+2B about 4%), so there the stock path is kept (``onednn_by_default``). The result differs only by
+float rounding (a different summation order): BENCHMARKS.md has the measurements.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +28,22 @@ def onednn_linear_available() -> bool:
     except (AttributeError, RuntimeError):
         return False
     return True
+
+
+@functools.cache
+def onednn_by_default() -> bool:
+    """Whether linear layers go to oneDNN unless asked otherwise: everywhere but on an Intel CPU
+    with PyTorch's MKL (``/proc/cpuinfo`` names the vendor; where it cannot be read, oneDNN)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(errors="replace")
+    except OSError:
+        cpuinfo = ""
+    return prefers_onednn(cpuinfo, torch.backends.mkl.is_available())
+
+
+def prefers_onednn(cpuinfo: str, mkl: bool) -> bool:
+    """oneDNN unless PyTorch has MKL and ``cpuinfo`` (the text of /proc/cpuinfo) is an Intel CPU's."""
+    return not (mkl and "vendor_id\t: GenuineIntel" in cpuinfo)
 
 
 class OneDNNLinear(nn.Linear):
