@@ -177,7 +177,9 @@ def test_ltx_computes_the_batched_prompts_projections_once_with_the_same_frames(
     assert np.array_equal(videos[True].frames, videos[False].frames)
 
 
-def test_offloading_engines_do_not_remember() -> None:
-    assert Speedups().remembers_text
-    assert not Speedups(offload="model").remembers_text
-    assert not Speedups(context_cache=False).remembers_text
+def test_only_cpu_engines_without_offload_remember() -> None:
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert Speedups().remembers_text(cpu)
+    assert not Speedups().remembers_text(cuda)
+    assert not Speedups(offload="model").remembers_text(cpu)
+    assert not Speedups(context_cache=False).remembers_text(cpu)

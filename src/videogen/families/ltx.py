@@ -402,7 +402,7 @@ class LTXEngine:
         noise_scale = DEFAULT_IMAGE_COND_NOISE_SCALE if noise_scale is None else noise_scale
         context = prompt if negative is None else _batched(negative, prompt)
         attentions = [block.attn2 for block in self.transformer.transformer_blocks]
-        with self.speedups.remembering_text(attentions, [self.transformer.caption_projection]):
+        with self.speedups.remembering_text(self.device, attentions, [self.transformer.caption_projection]):
             for i, t in enumerate(timesteps):
                 if plan.recipe == CONDITIONS and tokens.start is not None and noise_scale > 0:
                     latents = renoised_held(tokens, latents, t / 1000.0, noise_scale, generator)

@@ -517,7 +517,8 @@ class WanEngine:
         embedder = [model.condition_embedder for model in models]
         images = [e.image_embedder for e in embedder if e.image_embedder is not None]
         captions = [e.text_embedder for e in embedder] + images
-        return self.speedups.remembering_text([b.attn2 for model in models for b in model.blocks], captions)
+        attentions = [block.attn2 for model in models for block in model.blocks]
+        return self.speedups.remembering_text(self.device, attentions, captions)
 
     @staticmethod
     def predict(

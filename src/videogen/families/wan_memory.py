@@ -173,7 +173,7 @@ def prepare_transformer_modules(
     stored = store_weights(transformers, speedups.weights_dtype)
     on_device = [text_encoder] if encoder_device == device else []
     applied = {**prepare_modules([*on_device, *modules], transformers[0], device, speedups), **stored}
-    if speedups.remembers_text:
+    if speedups.remembers_text(device):
         applied["context_cache"] = True
     if not on_device:
         text_encoder.eval().requires_grad_(False)

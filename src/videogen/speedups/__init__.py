@@ -70,18 +70,19 @@ class Speedups:
         with grad_free, _attention_backend(self.attention):
             yield
 
-    @property
-    def remembers_text(self) -> bool:
-        """Whether ``remembering_text`` remembers: ``context_cache`` is on and nothing is offloaded
-        (there memory is what is short, and the remembered keys and values take some)."""
-        return self.context_cache and self.offload is None
+    def remembers_text(self, device: torch.device) -> bool:
+        """Whether ``remembering_text`` remembers on ``device``: with ``context_cache``, on the CPU, and
+        with nothing offloaded (there memory is what is short, and the remembered keys and values
+        take some). Not on a GPU: there the comparison of each input would wait for the device at
+        every projection, and the projections are a negligible share of a call at a GPU's sizes."""
+        return self.context_cache and device.type == "cpu" and self.offload is None
 
     def remembering_text(
-        self, attentions: Sequence[nn.Module], captions: Sequence[nn.Module]
+        self, device: torch.device, attentions: Sequence[nn.Module], captions: Sequence[nn.Module]
     ) -> contextlib.AbstractContextManager:
         """Within the block the cross-attention modules ``attentions`` and the caption projections
         ``captions`` compute each prompt's projections once (where ``remembers_text``)."""
-        if not self.remembers_text:
+        if not self.remembers_text(device):
             return contextlib.nullcontext()
         return remembered([*captions, *context_projections(attentions)])
 

@@ -12,6 +12,7 @@ What this saves shrinks as the video grows, because the text stays 512 (Wan) or 
 tokens long while the video's tokens grow: for Wan 2.1 1.3B it is 14% of a call's FLOPs at 336 video
 tokens (9 frames 128x224), 2.6% at 1950 (17 frames 240x416) and 0.05% at 81 frames 480x832. The price
 is memory: the remembered keys and values of each prompt (Wan 2.1 1.3B in fp32: 189 MB per prompt).
+The engines remember on the CPU only (``Speedups.remembers_text``), where those small sizes run.
 """
 
 from __future__ import annotations
