@@ -164,10 +164,8 @@ class LTXEngine:
         started = time.perf_counter()
         plan = self.plan(request, inputs)
         masked = plan.recipe == CONDITIONS
-        guided = request.guidance > 1
-        texts = [request.prompt or "", request.negative_prompt or ""] if guided else [request.prompt or ""]
-        prompt, *others = self.encode_prompts(texts, masked)
-        negative = others[0] if guided else None
+        prompt = self.encode_prompt(request.prompt or "", masked)
+        negative = self.encode_prompt(request.negative_prompt or "", masked) if request.guidance > 1 else None
         travel = self.travelling_text(request, inputs, prompt, plan, row=0 if negative is None else 1)
         encode_seconds = time.perf_counter() - started
         videos: list[GeneratedVideo] = []
@@ -264,18 +262,13 @@ class LTXEngine:
         return self.vae.encode(pixels.to(self.device, self.vae.dtype)).latent_dist
 
     def encode_prompt(self, text: str, masked: bool) -> Prompt:
-        """T5 embeddings of one prompt (``encode_prompts``)."""
-        return self.encode_prompts([text], masked)[0]
-
-    def encode_prompts(self, texts: list[str], masked: bool) -> list[Prompt]:
-        """T5 embeddings of each prompt, padded to MAX_SEQUENCE_LENGTH; the transformer masks the padding.
+        """T5 embeddings of one prompt, padded to MAX_SEQUENCE_LENGTH; the transformer masks the padding.
 
         ``masked``: T5 itself reads the mask (LTXConditionPipeline); LTXPipeline and
         LTXImageToVideoPipeline let T5 attend to the padding too, which changes the prompt's embeddings.
-        The prompts are encoded as one batch, so the encoder's weights are read once.
         """
         tokens = self.tokenizer(
-            texts,
+            [text],
             padding="max_length",
             max_length=MAX_SEQUENCE_LENGTH,
             truncation=True,
@@ -285,8 +278,7 @@ class LTXEngine:
         ids = tokens.input_ids.to(self.text_encoder_device)
         mask = tokens.attention_mask.bool().to(self.text_encoder_device)
         hidden = self.text_encoder(ids, attention_mask=mask if masked else None)[0]
-        hidden, mask = hidden.to(self.device, self.dtype), mask.to(self.device)
-        return [Prompt(hidden[row : row + 1], mask[row : row + 1]) for row in range(len(texts))]
+        return Prompt(hidden.to(self.device, self.dtype), mask.to(self.device))
 
     def travelling_text(
         self, request: Request, inputs: Inputs, prompt: Prompt, plan: Plan, row: int

@@ -229,10 +229,8 @@ class WanEngine:
         report("encode")
         started = time.perf_counter()
         conditioning = self.image_conditioning(request, inputs)
-        guided = self.guided(request)
-        texts = [request.prompt or "", request.negative_prompt or ""] if guided else [request.prompt or ""]
-        embeds = self.encode_prompts(texts)
-        prompt, negative = embeds[:1], (embeds[1:] if guided else None)
+        prompt = self.encode_prompt(request.prompt or "")
+        negative = self.encode_prompt(request.negative_prompt or "") if self.guided(request) else None
         travel = self.travelling_text(request, inputs, prompt)
         clip = self.encode_video(inputs.video) if inputs.video is not None else None
         encode_seconds = time.perf_counter() - started
@@ -347,20 +345,14 @@ class WanEngine:
         return texts
 
     def encode_prompt(self, text: str) -> torch.Tensor:
-        """UMT5 embeddings (1, MAX_SEQUENCE_LENGTH, dim) of one prompt, in the transformer's dtype."""
-        return self.encode_prompts([text])
+        """UMT5 embeddings (1, MAX_SEQUENCE_LENGTH, dim) of one prompt, in the transformer's dtype.
 
-    def encode_prompts(self, texts: list[str]) -> torch.Tensor:
-        """UMT5 embeddings (len(texts), MAX_SEQUENCE_LENGTH, dim), in the transformer's dtype.
-
-        The texts are cleaned as diffusers cleans them (HTML entities, whitespace; ftfy when
-        installed); positions after a prompt's own tokens (and its end token) are zeros, not the
-        encoder's output for padding, as the Wan models were trained. They are encoded as one batch
-        (diffusers encodes a prompt and its negative one after the other): the encoder's weights are
-        read once, which matters where their pages are released after each block.
+        The text is cleaned as diffusers cleans it (HTML entities, whitespace; ftfy when installed);
+        positions after the prompt's own tokens (and its end token) are zeros, not the encoder's
+        output for padding, as the Wan models were trained.
         """
         tokens = self.tokenizer(
-            [clean_prompt(text) for text in texts],
+            [clean_prompt(text)],
             padding="max_length",
             max_length=MAX_SEQUENCE_LENGTH,
             truncation=True,
@@ -371,9 +363,9 @@ class WanEngine:
         ids = tokens.input_ids.to(self.text_encoder_device)
         mask = tokens.attention_mask.to(self.text_encoder_device)
         hidden = self.text_encoder(ids, mask).last_hidden_state
+        valid = int(mask.gt(0).sum())
         embeds = torch.zeros_like(hidden)
-        for row, valid in enumerate(mask.gt(0).sum(dim=1).tolist()):
-            embeds[row, :valid] = hidden[row, :valid]
+        embeds[:, :valid] = hidden[:, :valid]
         return embeds.to(self.device, self.dtype)
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int, int, int]:
