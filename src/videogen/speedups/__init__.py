@@ -44,7 +44,7 @@ class Speedups:
     #: CPU: Wan's and LTX's VAEs convolve in oneDNN only and copy less (``speedups.video_vae``)
     lean_vae: bool = True
     #: Wan, LTX-Video: the prompt's caption projection and cross-attention keys and values computed once
-    #: per video, not at every call (``speedups.context_projections``); not with ``offload``
+    #: per video, not at every call (``speedups.context_projections``); on the CPU, not with ``offload``
     context_cache: bool = True
     #: one projection for query, key and value in the models where it measured faster (``FUSED_QKV_MODELS``)
     fused_qkv: bool = True

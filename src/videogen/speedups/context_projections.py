@@ -18,7 +18,7 @@ The engines remember on the CPU only (``Speedups.remembers_text``), where those 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import torch
 from torch import nn
@@ -52,7 +52,7 @@ class _Inputs:
 class _Remembering:
     """A module's forward that returns its earlier output for an input it has seen."""
 
-    def __init__(self, forward: nn.Module, inputs: _Inputs) -> None:
+    def __init__(self, forward: Callable[..., torch.Tensor], inputs: _Inputs) -> None:
         self.forward = forward
         self.inputs = inputs
         self.outputs: dict[int, torch.Tensor] = {}
