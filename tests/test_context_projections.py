@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from test_ltx_engine import ltx_request
 from torch import nn
 
 from videogen.families.base import GeneratedVideo, Inputs
@@ -100,22 +101,6 @@ WAN_SETTINGS = {
     "flow_shift": 3.0,
     "negative_prompt": "blurry",
 }
-LTX_SETTINGS = {
-    "guidance_rescale": 0.0,
-    "timesteps": None,
-    "decode_timestep": 0.05,
-    "decode_noise_scale": 0.025,
-    "image_cond_noise_scale": 0.15,
-    "strength": None,
-    "cache_threshold": None,
-    "num_frames": 9,
-    "height": 64,
-    "width": 64,
-    "steps": STEPS,
-    "guidance": 3.0,
-    "negative_prompt": "blurry",
-    "fps": 24.0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +109,7 @@ def folders(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {name: build_tiny_model(name, root / name) for name in ("wan-t2v", "wan-i2v", "ltx")}
 
 
-def _generate(engine: WanEngine | LTXEngine, settings: dict, inputs: Inputs | None = None) -> GeneratedVideo:
-    request = Request(prompt="a cat playing piano", model="x").model_copy(update=settings)
+def _generate(engine: WanEngine | LTXEngine, request: Request, inputs: Inputs | None) -> GeneratedVideo:
     return engine.generate(request, [0], Reporter(None, None, 1), inputs)[0]
 
 
@@ -155,7 +139,8 @@ def test_wan_computes_each_prompts_projections_once_with_the_same_frames(folders
         speedups = Speedups(context_cache=cache)
         engine = WanEngine.load(folders[model], torch.device("cpu"), torch.float32, None, speedups)
         counts[cache] = _wan_counts(engine)
-        videos[cache] = _generate(engine, WAN_SETTINGS, inputs)
+        request = Request(prompt="a cat playing piano", model="x").model_copy(update=WAN_SETTINGS)
+        videos[cache] = _generate(engine, request, inputs)
     assert {name: calls[0] for name, calls in counts[True].items()} == computed
     assert {name: calls[0] for name, calls in counts[False].items()} == dict.fromkeys(computed, 2 * STEPS)
     assert np.array_equal(videos[True].frames, videos[False].frames)
@@ -170,7 +155,7 @@ def test_ltx_computes_the_batched_prompts_projections_once_with_the_same_frames(
         engine = LTXEngine.load(folders["ltx"], torch.device("cpu"), torch.float32, None, speedups)
         counts[cache] = [counted(engine.transformer.transformer_blocks[0].attn2.to_v)]
         counts[cache].append(counted(engine.transformer.caption_projection))
-        videos[cache] = _generate(engine, LTX_SETTINGS)
+        videos[cache] = _generate(engine, ltx_request(folders["ltx"], steps=STEPS), None)
     # one guided call per step, on the negative and the positive prompt as a batch of two
     assert [calls[0] for calls in counts[True]] == [1, 1]
     assert [calls[0] for calls in counts[False]] == [STEPS, STEPS]
