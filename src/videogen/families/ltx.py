@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from diffusers import AutoencoderKLLTXVideo, FlowMatchEulerDiscreteScheduler, LTXVideoTransformer3DModel
 from diffusers.models.autoencoders.vae import DiagonalGaussianDistribution
+from torch import nn
 from transformers import AutoTokenizer, PreTrainedTokenizerBase, T5EncoderModel
 
 from videogen.errors import FieldError
@@ -401,8 +402,8 @@ class LTXEngine:
         noise_scale = request.image_cond_noise_scale
         noise_scale = DEFAULT_IMAGE_COND_NOISE_SCALE if noise_scale is None else noise_scale
         context = prompt if negative is None else _batched(negative, prompt)
-        attentions = [block.attn2 for block in self.transformer.transformer_blocks]
-        with self.speedups.remembering_text(self.device, attentions, [self.transformer.caption_projection]):
+        captions = [self.transformer.caption_projection]
+        with self.speedups.remembering_text(self.device, self.cross_attentions, captions):
             for i, t in enumerate(timesteps):
                 if plan.recipe == CONDITIONS and tokens.start is not None and noise_scale > 0:
                     latents = renoised_held(tokens, latents, t / 1000.0, noise_scale, generator)
@@ -417,6 +418,11 @@ class LTXEngine:
                 latents = self.step(scheduler, velocity, t, latents, timestep, tokens, plan.recipe)
                 on_step(i + 1, len(timesteps), self._video_latents(latents, tokens, plan))
         return self._video_latents(latents, tokens, plan)
+
+    @property
+    def cross_attentions(self) -> list[nn.Module]:
+        """The transformer's cross-attention modules, one per block (they read the text)."""
+        return [block.attn2 for block in self.transformer.transformer_blocks]
 
     @staticmethod
     def token_timesteps(t: torch.Tensor, tokens: Tokens, recipe: str) -> torch.Tensor:
@@ -483,8 +489,7 @@ class LTXEngine:
             }
         model_input = latents.repeat(batch, 1, 1).to(self.dtype)
         timestep = timestep.expand(batch, *timestep.shape[1:])
-        attentions = [block.attn2 for block in self.transformer.transformer_blocks]
-        with self.transformer.cache_context("cond_uncond"), frame_text(attentions, text):
+        with self.transformer.cache_context("cond_uncond"), frame_text(self.cross_attentions, text):
             velocity = self.transformer(
                 hidden_states=model_input,
                 encoder_hidden_states=context.embeds,
